@@ -1,0 +1,349 @@
+//! Grant rules: what a request must satisfy, and the state machine
+//! `pending → active → (suspended ↔ active) → revoked | expired`, `pending → rejected`.
+//! Every transition is a method that either changes the grant or returns a typed error and
+//! leaves it untouched.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+use crate::model::{Approval, ApprovalDecision, Emergency, Grant, GrantStatus};
+use crate::values::{DataClass, Environment, Name, Region, Scope, TimeWindow};
+use crate::{Api, DomainError, GrantId, Partner, PartnerKind, PartnerStatus, PrincipalId};
+
+pub const DEFAULT_TOKEN_TTL_SECONDS: u32 = 600;
+pub const MAX_TOKEN_TTL_SECONDS: u32 = 3600;
+pub const DEFAULT_RECERTIFY_DAYS: u32 = 90;
+pub const MAX_RECERTIFY_DAYS: u32 = 365;
+pub const MAX_GRANT_DAYS: i64 = 365;
+pub const MAX_EMERGENCY_HOURS: i64 = 4;
+
+/// A grant request as a steward submits it (the `POST /v1/grants` body).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GrantRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub partner: crate::PartnerId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub api: crate::ApiId,
+    pub use_case: Name,
+    pub scopes: Vec<Scope>,
+    pub data_class_ceiling: DataClass,
+    pub regions: Vec<Region>,
+    #[serde(default)]
+    pub environments: Option<Vec<Environment>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: Timestamp,
+    #[serde(default)]
+    pub token_ttl_seconds: Option<u32>,
+    #[serde(default)]
+    pub recertify_every_days: Option<u32>,
+    #[serde(default)]
+    pub approvals_required: Option<u32>,
+    #[serde(default)]
+    pub transfer_basis: Option<Name>,
+    #[serde(default)]
+    pub time_window: Option<TimeWindow>,
+    #[serde(default)]
+    pub require_dpop: Option<bool>,
+    #[serde(default)]
+    pub emergency: Option<Emergency>,
+}
+
+fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
+
+impl GrantRequest {
+    /// Checks the request against the API and partner it names and builds the grant:
+    /// `pending`, or `active` at once for an emergency grant.
+    pub fn into_grant(
+        self,
+        id: GrantId,
+        api: &Api,
+        partner: &Partner,
+        requested_by: PrincipalId,
+        now: Timestamp,
+    ) -> Result<Grant, DomainError> {
+        if api.id != self.api || partner.id != self.partner {
+            return Err(DomainError::invalid("request names another API or partner"));
+        }
+        if partner.status != PartnerStatus::Active {
+            return Err(DomainError::conflict(format!(
+                "partner {} is not active",
+                partner.id
+            )));
+        }
+        let scopes = dedup(&self.scopes);
+        let regions = dedup(&self.regions);
+        let environments = match &self.environments {
+            Some(envs) => dedup(envs),
+            None => vec![Environment::parse("production")?],
+        };
+        if scopes.is_empty() {
+            return Err(DomainError::invalid("scopes must name at least one scope"));
+        }
+        if regions.is_empty() {
+            return Err(DomainError::invalid(
+                "regions must name at least one region",
+            ));
+        }
+        if environments.is_empty() {
+            return Err(DomainError::invalid(
+                "environments must name at least one environment",
+            ));
+        }
+        for scope in &scopes {
+            if !api.has_scope(scope) {
+                return Err(DomainError::invalid(format!(
+                    "unknown scope {scope} for API {}",
+                    api.name
+                )));
+            }
+        }
+        check_reach(api, &scopes, self.data_class_ceiling, &regions)?;
+        let transfer_basis = self.transfer_basis;
+        if transfer_basis.is_none() {
+            if let Some(r) = regions.iter().find(|r| !partner.regions.contains(r)) {
+                return Err(DomainError::invalid(format!(
+                    "region {r} is outside the partner's processing regions: a transfer_basis is required"
+                )));
+            }
+        }
+
+        if self.expires_at <= now {
+            return Err(DomainError::invalid("expires_at must be in the future"));
+        }
+        let limit = if self.emergency.is_some() {
+            now + SignedDuration::from_hours(MAX_EMERGENCY_HOURS)
+        } else {
+            now + SignedDuration::from_hours(24 * MAX_GRANT_DAYS)
+        };
+        if self.expires_at > limit {
+            return Err(DomainError::invalid(if self.emergency.is_some() {
+                "an emergency grant lasts at most 4 hours"
+            } else {
+                "expires_at is at most 365 days ahead"
+            }));
+        }
+
+        let token_ttl_seconds = self.token_ttl_seconds.unwrap_or(DEFAULT_TOKEN_TTL_SECONDS);
+        if !(1..=MAX_TOKEN_TTL_SECONDS).contains(&token_ttl_seconds) {
+            return Err(DomainError::invalid(
+                "token_ttl_seconds must be between 1 and 3600",
+            ));
+        }
+        let recertify_every_days = self.recertify_every_days.unwrap_or(DEFAULT_RECERTIFY_DAYS);
+        if !(1..=MAX_RECERTIFY_DAYS).contains(&recertify_every_days) {
+            return Err(DomainError::invalid(
+                "recertify_every_days must be between 1 and 365",
+            ));
+        }
+        let owners = dedup(&partner.owners).len() as u32;
+        let approvals_required = match (partner.kind, self.approvals_required) {
+            (PartnerKind::Reseller, None) => 2,
+            (PartnerKind::Reseller, Some(n)) if n < 2 => {
+                return Err(DomainError::invalid(
+                    "a reseller grant needs approvals from at least 2 distinct owners",
+                ));
+            }
+            (_, Some(0)) => return Err(DomainError::invalid("approvals_required is at least 1")),
+            (_, n) => n.unwrap_or(1),
+        };
+        if self.emergency.is_none() && approvals_required > owners {
+            return Err(DomainError::invalid(format!(
+                "approvals_required is {approvals_required} but the partner has {owners} owner(s)"
+            )));
+        }
+
+        let emergency = self.emergency;
+        let active = emergency.is_some();
+        Ok(Grant {
+            id,
+            partner: partner.id.clone(),
+            api: api.id.clone(),
+            use_case: self.use_case,
+            scopes,
+            data_class_ceiling: self.data_class_ceiling,
+            regions,
+            environments,
+            transfer_basis,
+            time_window: self.time_window,
+            require_dpop: self.require_dpop.unwrap_or(false),
+            emergency,
+            expires_at: self.expires_at,
+            token_ttl_seconds,
+            recertify_every_days,
+            approvals_required,
+            status: if active {
+                GrantStatus::Active
+            } else {
+                GrantStatus::Pending
+            },
+            status_reason: None,
+            requested_by,
+            requested_at: now,
+            approvals: Vec::new(),
+            activated_at: active.then_some(now),
+            review_due_at: active.then(|| review_due(now, recertify_every_days)),
+            ended_at: None,
+            epoch: 1,
+        })
+    }
+}
+
+fn review_due(now: Timestamp, days: u32) -> Timestamp {
+    now + SignedDuration::from_hours(24 * i64::from(days))
+}
+
+/// The operations a grant's scopes reach must all sit at or below its data-class ceiling
+/// and inside its regions. Checked when a grant is requested; the gateway checks each call
+/// again, because an API owner may reclassify an operation later.
+pub fn check_reach(
+    api: &Api,
+    scopes: &[Scope],
+    ceiling: DataClass,
+    regions: &[Region],
+) -> Result<(), DomainError> {
+    for scope in scopes {
+        for op in api.operations_for(scope) {
+            if op.data_class > ceiling {
+                return Err(DomainError::invalid(format!(
+                    "scope {scope} reaches {:?} {} classified {}, above the ceiling {}",
+                    op.method,
+                    op.path.as_str(),
+                    op.data_class.as_str(),
+                    ceiling.as_str()
+                )));
+            }
+            if !regions.contains(&op.region) {
+                return Err(DomainError::invalid(format!(
+                    "scope {scope} reaches {:?} {} in region {}, outside the grant's regions",
+                    op.method,
+                    op.path.as_str(),
+                    op.region
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Grant {
+    fn illegal(&self, action: &str) -> DomainError {
+        DomainError::conflict(format!(
+            "cannot {action} grant {}: it is {}",
+            self.id,
+            self.status.as_str()
+        ))
+    }
+
+    /// Records an approver's decision. The requester never approves, approvers must own the
+    /// partner, and each owner counts once. Enough approvals activate the grant; one
+    /// rejection ends the request.
+    pub fn decide(
+        &mut self,
+        partner: &Partner,
+        approver: &PrincipalId,
+        decision: ApprovalDecision,
+        justification: Name,
+        ticket: Option<Name>,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        if self.status != GrantStatus::Pending {
+            return Err(self.illegal("decide on"));
+        }
+        if approver == &self.requested_by {
+            return Err(DomainError::forbidden(
+                "the requester of a grant cannot approve it",
+            ));
+        }
+        if !partner.owners.contains(approver) {
+            return Err(DomainError::forbidden(
+                "only an owner of the partner can approve its grants",
+            ));
+        }
+        if self.approvals.iter().any(|a| &a.approver == approver) {
+            return Err(DomainError::conflict(
+                "this owner has already decided on the grant",
+            ));
+        }
+        if decision == ApprovalDecision::Approve && now >= self.expires_at {
+            return Err(DomainError::conflict(
+                "the grant request has passed its expires_at",
+            ));
+        }
+        self.approvals.push(Approval {
+            approver: approver.clone(),
+            decision,
+            justification,
+            ticket,
+            at: now,
+        });
+        match decision {
+            ApprovalDecision::Reject => {
+                self.status = GrantStatus::Rejected;
+                self.ended_at = Some(now);
+            }
+            ApprovalDecision::Approve => {
+                let approved = self
+                    .approvals
+                    .iter()
+                    .filter(|a| a.decision == ApprovalDecision::Approve)
+                    .count() as u32;
+                if approved >= self.approvals_required {
+                    self.status = GrantStatus::Active;
+                    self.activated_at = Some(now);
+                    self.review_due_at = Some(review_due(now, self.recertify_every_days));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `active → suspended`.
+    pub fn suspend(&mut self, reason: Name) -> Result<(), DomainError> {
+        if self.status != GrantStatus::Active {
+            return Err(self.illegal("suspend"));
+        }
+        self.status = GrantStatus::Suspended;
+        self.status_reason = Some(reason);
+        Ok(())
+    }
+
+    /// `suspended → active`, unless the grant has passed its `expires_at`.
+    pub fn resume(&mut self, reason: Name, now: Timestamp) -> Result<(), DomainError> {
+        if self.status != GrantStatus::Suspended {
+            return Err(self.illegal("resume"));
+        }
+        if now >= self.expires_at {
+            return Err(DomainError::conflict("the grant has passed its expires_at"));
+        }
+        self.status = GrantStatus::Active;
+        self.status_reason = Some(reason);
+        Ok(())
+    }
+
+    /// Ends the grant for good and bumps its epoch, so every outstanding token dies.
+    pub fn revoke(&mut self, reason: Name, now: Timestamp) -> Result<(), DomainError> {
+        if self.status.is_final() {
+            return Err(self.illegal("revoke"));
+        }
+        self.status = GrantStatus::Revoked;
+        self.status_reason = Some(reason);
+        self.ended_at = Some(now);
+        self.epoch += 1;
+        Ok(())
+    }
+
+    /// Whether the grant currently lets its partner in (state and `expires_at`).
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.status == GrantStatus::Active && now < self.expires_at
+    }
+}

@@ -1,0 +1,25 @@
+//! Charter's domain: what a partner, an API, a grant and a principal are, which states they
+//! move through and which rules a request must satisfy.
+//!
+//! Architecture invariant: this crate is pure. It knows nothing of HTTP, SQL, tokio or the
+//! wall clock; every function that depends on time takes `now` as a parameter, and every
+//! identifier is built from randomness the caller supplies.
+
+pub mod clock;
+pub mod error;
+pub mod grant;
+pub mod ids;
+pub mod model;
+pub mod values;
+
+pub use clock::Clock;
+pub use error::DomainError;
+pub use ids::{ApiId, GrantId, IdError, PartnerId, PrincipalId};
+pub use model::{
+    Api, Approval, ApprovalDecision, Emergency, Grant, GrantStatus, Operation, Partner,
+    PartnerKind, PartnerStatus, Principal,
+};
+pub use values::{
+    ApiName, Audience, DataClass, Environment, Method, Name, PathTemplate, Region, Role, Scope,
+    TimeWindow, UpstreamUrl, Weekday,
+};

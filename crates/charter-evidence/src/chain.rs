@@ -1,0 +1,298 @@
+//! The audit record, its SHA-256 hash chain, and streaming chain verification.
+//!
+//! Each record's `prev` holds [`record_hash`] of the previous record's
+//! canonical encoding; record 1 links to [`GENESIS_HASH`]. A writer seals new
+//! records with [`AuditRecord::seal`]; a reader replays stored rows through a
+//! [`ChainVerifier`], which reports the first record at which the chain breaks.
+
+use sha2::{Digest, Sha256};
+
+use crate::canonical::{CanonicalError, canonical_json};
+
+/// The `prev` of record 1: 64 hex zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit event as it is hashed into the chain.
+///
+/// This is the wire/record format: the field names, and the fact that every
+/// field is always present (`reason` is `null` when absent), are part of the
+/// contract. Unknown fields are rejected when parsing.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRecord {
+    /// Position in the log: 1-based and gap-free.
+    pub seq: u64,
+    /// RFC 3339 UTC timestamp as written by the writer (opaque here).
+    pub at: String,
+    /// Principal id, client id, or `"system"` / `"anonymous"`.
+    pub actor: String,
+    /// What happened, e.g. `"grant.approve"`, `"access.decision"`.
+    pub action: String,
+    /// Id of the object acted on (`""` if none).
+    pub target: String,
+    /// Free-text justification; serialized as `null` when `None`.
+    pub reason: Option<String>,
+    /// An object: before/after summaries, decision fields, ...
+    pub details: serde_json::Value,
+    /// Lowercase hex SHA-256 of the previous record's canonical encoding.
+    pub prev: String,
+}
+
+impl AuditRecord {
+    /// The record's RFC 8785 canonical encoding: the exact text that is
+    /// stored and hashed.
+    ///
+    /// # Errors
+    ///
+    /// [`CanonicalError`] if `details` (or `seq`) holds an integer beyond ±2^53.
+    pub fn canonical(&self) -> Result<String, CanonicalError> {
+        canonical_json(&serde_json::to_value(self)?)
+    }
+
+    /// Seal the record onto the chain whose current head is `head`: set
+    /// `seq = head.seq + 1` and `prev = head.hash`, and return
+    /// `(canonical body, hash)`. The new head is `(self.seq, hash)`.
+    ///
+    /// # Errors
+    ///
+    /// [`CanonicalError`] if the record has no canonical encoding; `seq` and
+    /// `prev` have been updated even then.
+    pub fn seal(&mut self, head: &ChainHead) -> Result<(String, String), CanonicalError> {
+        self.seq = head.seq.saturating_add(1);
+        self.prev.clone_from(&head.hash);
+        let body = self.canonical()?;
+        let hash = record_hash(&body);
+        Ok((body, hash))
+    }
+}
+
+/// Lowercase hex of SHA-256 over the UTF-8 bytes of a canonical encoding.
+pub fn record_hash(canonical: &str) -> String {
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A record as read back from storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The stored sequence number (the row's key, outside the body).
+    pub seq: u64,
+    /// The stored canonical body text.
+    pub body: String,
+    /// The stored hash of `body`.
+    pub hash: String,
+}
+
+/// The last record of a (verified) chain: its sequence number and hash.
+///
+/// An empty log's head is `seq` 0 with [`GENESIS_HASH`] (see [`ChainHead::genesis`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChainHead {
+    /// Sequence number of the last record (0 for an empty log).
+    pub seq: u64,
+    /// Hash of the last record ([`GENESIS_HASH`] for an empty log).
+    pub hash: String,
+}
+
+impl ChainHead {
+    /// The head of an empty log: seq 0, [`GENESIS_HASH`].
+    pub fn genesis() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        }
+    }
+}
+
+impl Default for ChainHead {
+    fn default() -> Self {
+        Self::genesis()
+    }
+}
+
+/// Where and why verification failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit chain broken at record {first_bad_record}: {reason}")]
+pub struct ChainBreak {
+    /// The first record that does not verify (the expected seq when the
+    /// stored seq is not the expected next one).
+    pub first_bad_record: u64,
+    /// Short human-readable explanation.
+    pub reason: String,
+}
+
+/// Streaming chain verifier: feed stored records in ascending stored-seq order.
+///
+/// Each [`push`](Self::push) checks, in order, and fails on the first problem:
+///
+/// 1. the stored seq is the expected next one (a deleted or reordered row
+///    shows as a gap or a step back; the break then names the expected seq);
+/// 2. the body parses as an [`AuditRecord`] (unknown fields rejected);
+/// 3. the body is exactly its own canonical form;
+/// 4. the record's `seq` equals the stored seq;
+/// 5. the record's `prev` equals the previous record's hash;
+/// 6. [`record_hash`] of the body equals the stored hash.
+///
+/// Once a push has failed the chain is broken and the verifier should not be
+/// used further: it stays broken, and every later `push` returns the same
+/// [`ChainBreak`]. [`head`](Self::head) and [`records`](Self::records) keep
+/// describing the last record that verified.
+///
+/// Verification alone cannot detect truncation of the tail (dropping the most
+/// recent records); that needs a signed checkpoint of a later head.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    head: ChainHead,
+    records: u64,
+    broken: Option<ChainBreak>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier for a whole log: expects record 1 with `prev` = [`GENESIS_HASH`].
+    pub fn new() -> Self {
+        Self::starting_at(ChainHead::genesis())
+    }
+
+    /// A verifier that continues after a known head: expects record
+    /// `head.seq + 1` with `prev` = `head.hash`.
+    pub fn starting_at(head: ChainHead) -> Self {
+        Self {
+            head,
+            records: 0,
+            broken: None,
+        }
+    }
+
+    /// Verify the next stored record and advance the head.
+    ///
+    /// # Errors
+    ///
+    /// [`ChainBreak`] naming the first bad record; see the type docs for the
+    /// checks and the behaviour after a failure.
+    pub fn push(&mut self, rec: &StoredRecord) -> Result<(), ChainBreak> {
+        if let Some(broken) = &self.broken {
+            return Err(broken.clone());
+        }
+        match self.check(rec) {
+            Ok(()) => {
+                self.head = ChainHead {
+                    seq: rec.seq,
+                    hash: rec.hash.clone(),
+                };
+                self.records += 1;
+                Ok(())
+            }
+            Err(brk) => {
+                self.broken = Some(brk.clone());
+                Err(brk)
+            }
+        }
+    }
+
+    /// The last verified record (the starting head if none verified yet).
+    pub fn head(&self) -> ChainHead {
+        self.head.clone()
+    }
+
+    /// How many records were pushed successfully.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    fn check(&self, rec: &StoredRecord) -> Result<(), ChainBreak> {
+        let expected = self.head.seq.saturating_add(1);
+        let fail = |reason: String| ChainBreak {
+            first_bad_record: rec.seq,
+            reason,
+        };
+
+        if rec.seq != expected {
+            let kind = if rec.seq > expected {
+                "sequence gap"
+            } else {
+                "sequence step back"
+            };
+            return Err(ChainBreak {
+                first_bad_record: expected,
+                reason: format!("{kind}: expected {expected}, found {}", rec.seq),
+            });
+        }
+
+        let record: AuditRecord = serde_json::from_str(&rec.body)
+            .map_err(|e| fail(format!("body is not a valid audit record: {e}")))?;
+
+        let canonical = record
+            .canonical()
+            .map_err(|e| fail(format!("body has no canonical form: {e}")))?;
+        if canonical != rec.body {
+            return Err(fail("body is not in canonical form".to_owned()));
+        }
+
+        if record.seq != rec.seq {
+            return Err(fail(format!(
+                "body seq {} does not match stored seq {}",
+                record.seq, rec.seq
+            )));
+        }
+
+        if record.prev != self.head.hash {
+            return Err(fail(if self.head.seq == 0 {
+                "prev is not the genesis hash".to_owned()
+            } else {
+                format!("prev does not link to record {}", self.head.seq)
+            }));
+        }
+
+        if record_hash(&rec.body) != rec.hash {
+            return Err(fail("hash mismatch".to_owned()));
+        }
+
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genesis_hash_is_64_hex_zeros() {
+        assert_eq!(GENESIS_HASH.len(), 64);
+        assert!(GENESIS_HASH.bytes().all(|b| b == b'0'));
+        assert_eq!(ChainHead::default(), ChainHead::genesis());
+    }
+
+    #[test]
+    fn record_hash_is_lowercase_sha256_hex() {
+        // SHA-256("abc"), FIPS 180-2 test vector.
+        assert_eq!(
+            record_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn broken_verifier_stays_broken() {
+        let mut v = ChainVerifier::new();
+        let bad = StoredRecord {
+            seq: 2,
+            body: String::new(),
+            hash: String::new(),
+        };
+        let first = v.push(&bad).unwrap_err();
+        assert_eq!(first.first_bad_record, 1);
+        let good_looking = StoredRecord {
+            seq: 1,
+            body: String::new(),
+            hash: String::new(),
+        };
+        assert_eq!(v.push(&good_looking).unwrap_err(), first);
+        assert_eq!(v.records(), 0);
+        assert_eq!(v.head(), ChainHead::genesis());
+    }
+}

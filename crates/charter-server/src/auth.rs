@@ -1,0 +1,184 @@
+//! Who is calling the admin API. A principal presents `Authorization: Bearer <token>`; the
+//! token is looked up by its SHA-256 (only hashes are stored), and must belong to an enabled
+//! principal whose token has not expired. Failures are audited and rate-limited per source
+//! address; once the limit trips, tokens are not even checked until the window passes.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use charter_core::{Principal, Role};
+use charter_store::{Kind, Versioned};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, Shared};
+
+const TOKEN_PREFIX: &str = "chp_";
+
+/// A fresh principal token: 256 random bits, shown once.
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// What the store keeps of a token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Counts failed authentications per source address in one-minute windows.
+pub struct FailureLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl FailureLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Seconds to wait if the address is over its limit.
+    fn blocked(&self, ip: IpAddr) -> Option<u64> {
+        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let (start, count) = windows.get(&ip)?;
+        let elapsed = start.elapsed();
+        (elapsed < WINDOW && *count >= self.per_minute).then(|| (WINDOW - elapsed).as_secs().max(1))
+    }
+
+    /// Records a failure; returns whether this one tripped the limit.
+    fn fail(&self, ip: IpAddr) -> bool {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > 10_000 {
+            windows.retain(|_, (start, _)| start.elapsed() < WINDOW);
+        }
+        let entry = windows.entry(ip).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+        entry.1 == self.per_minute
+    }
+}
+
+/// The authenticated principal behind a request.
+pub struct Caller {
+    pub principal: Principal,
+}
+
+impl Caller {
+    pub fn id(&self) -> &str {
+        self.principal.id.as_str()
+    }
+
+    pub fn is(&self, role: Role) -> bool {
+        self.principal.has_role(role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.is(Role::Admin)
+    }
+
+    /// Passes if the caller is an admin or holds one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> ApiResult<()> {
+        if self.is_admin() || roles.iter().any(|r| self.is(*r)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this call needs another role".into()))
+        }
+    }
+
+    /// Auditors and stewards read everything (and admins).
+    pub fn reads_all(&self) -> bool {
+        self.is_admin() || self.is(Role::Auditor) || self.is(Role::Steward)
+    }
+}
+
+pub fn source_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+impl FromRequestParts<Shared> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let ip = source_ip(parts);
+        if let Some(wait) = state.auth_limiter.blocked(ip) {
+            return Err(ApiError::RateLimited(wait));
+        }
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Err(reject(state, ip, "missing bearer token").await);
+        };
+        let Some(doc) = state
+            .store
+            .get_by_lookup(Kind::Principal, &token_hash(token))
+            .await?
+        else {
+            return Err(reject(state, ip, "unknown token").await);
+        };
+        let principal = Versioned::<Principal>::from_doc(&doc)?.value;
+        if principal.disabled {
+            return Err(reject(state, ip, "principal disabled").await);
+        }
+        if state.now() >= principal.token_expires_at {
+            return Err(reject(state, ip, "token expired").await);
+        }
+        Ok(Caller { principal })
+    }
+}
+
+/// Audits a failed authentication (never the token) and counts it against the address.
+async fn reject(state: &AppState, ip: IpAddr, why: &str) -> ApiError {
+    metrics::counter!("charter_admin_auth_failures_total").increment(1);
+    let tripped = state.auth_limiter.fail(ip);
+    let action = if tripped {
+        "auth.rate_limited"
+    } else {
+        "auth.failed"
+    };
+    let rec = state.record(
+        "anonymous",
+        action,
+        "",
+        Some(why.to_owned()),
+        json!({ "source": ip.to_string() }),
+    );
+    if let Err(e) = state
+        .write(charter_store::Unit {
+            ops: vec![],
+            audit: vec![rec],
+        })
+        .await
+    {
+        tracing::warn!(error = %e, "could not audit a failed authentication");
+    }
+    ApiError::Unauthorized("missing, unknown, expired or disabled token".into())
+}

@@ -1,0 +1,94 @@
+//! Server settings: one TOML file (`--config charter.toml`), overridden by `CHARTER_*`
+//! environment variables and command-line flags (the CLI merges them). Defaults are safe:
+//! loopback listeners, embedded SQLite, durable commits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Which listeners a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    #[default]
+    All,
+    Control,
+    Gateway,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilitySetting {
+    #[default]
+    Process,
+    Fsync,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub gateway_listen: SocketAddr,
+    pub role: NodeRole,
+    /// `sqlite://…` or `postgres://…`; default: SQLite in `data_dir`.
+    pub database: Option<String>,
+    pub data_dir: PathBuf,
+    /// Base URL of this deployment; default `http://<listen>`.
+    pub issuer: Option<String>,
+    /// The environment this node's gateway enforces.
+    pub environment: String,
+    pub durability: DurabilitySetting,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Allow plaintext on a non-loopback address.
+    pub insecure_http: bool,
+    /// Lifetime of principal tokens in days.
+    pub principal_token_days: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7600)),
+            gateway_listen: SocketAddr::from(([127, 0, 0, 1], 7601)),
+            role: NodeRole::All,
+            database: None,
+            data_dir: PathBuf::from("charter-data"),
+            issuer: None,
+            environment: "production".into(),
+            durability: DurabilitySetting::Process,
+            tls_cert: None,
+            tls_key: None,
+            insecure_http: false,
+            principal_token_days: 90,
+        }
+    }
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("charter.db").display()),
+        }
+    }
+
+    /// Refuses plaintext on a non-loopback address unless `insecure_http` is set, and a
+    /// certificate without its key (or the reverse).
+    pub fn check_transport(&self) -> anyhow::Result<()> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), Some(_)) => return Ok(()),
+            (None, None) => {}
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        }
+        for addr in [self.listen, self.gateway_listen] {
+            if !addr.ip().is_loopback() && !self.insecure_http {
+                anyhow::bail!(
+                    "refusing to listen in plaintext on non-loopback address {addr}: give --tls-cert and --tls-key, or --insecure-http"
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,334 @@
+//! Charter's HTTP edge. Builds the control-plane router (admin API, health, metrics,
+//! OpenAPI) over an [`AppState`], binds listeners (plain or TLS), bootstraps the first admin,
+//! and runs until shut down.
+//!
+//! API boundary: this crate is the only one that knows the wire protocol of the admin API;
+//! handlers convert input into `charter-core` types on their first lines.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod listen;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use charter_core::{Clock, Name, Principal, PrincipalId, Role};
+use charter_store::{AuditWriter, Durability, Kind, Store, WriterConfig};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use config::{Config, DurabilitySetting, NodeRole};
+use error::ApiError;
+pub use state::{AppState, Settings, Shared};
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Charter admin API", description = "Partner access governance: APIs, partners, grants, approvals and the audit chain."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every app in a process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Shared state over an open store: starts the audit writer.
+pub fn app_state(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Shared {
+    let writer = AuditWriter::spawn(store.clone(), WriterConfig::default());
+    Arc::new(AppState {
+        auth_limiter: auth::FailureLimiter::new(settings.auth_failures_per_minute),
+        store,
+        writer,
+        clock,
+        settings,
+        metrics: metrics_handle(),
+    })
+}
+
+/// The control-plane router and its OpenAPI description.
+pub fn control_router(state: Shared) -> Router {
+    use routes::{apis, audit, grants, ops, partners, principals};
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(principals::create, principals::list))
+        .routes(routes!(principals::get))
+        .routes(routes!(principals::rotate))
+        .routes(routes!(principals::disable))
+        .routes(routes!(apis::publish, apis::list))
+        .routes(routes!(apis::get, apis::republish))
+        .routes(routes!(partners::create, partners::list))
+        .routes(routes!(partners::get, partners::patch))
+        .routes(routes!(grants::request, grants::list))
+        .routes(routes!(grants::get))
+        .routes(routes!(grants::decide))
+        .routes(routes!(grants::suspend))
+        .routes(routes!(grants::resume))
+        .routes(routes!(grants::revoke))
+        .routes(routes!(audit::query))
+        .routes(routes!(audit::verify))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts();
+    openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let spec = Arc::new(openapi);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let spec = spec.clone();
+                async move { axum::Json(spec.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Malformed("method not allowed on this route".into())
+        })
+        .layer(middleware::from_fn(count_requests))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// The gateway listener's router. Enforcement arrives with the gateway; until then it
+/// answers liveness only, and everything else is 404.
+pub fn gateway_router() -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(routes::ops::healthz))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+}
+
+async fn count_requests(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let resp = next.run(req).await.into_response();
+    metrics::counter!("charter_http_requests_total", "route" => route, "method" => method,
+        "status" => resp.status().as_u16().to_string())
+    .increment(1);
+    resp
+}
+
+/// Where the bootstrap admin token came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// Principals already exist.
+    NotNeeded,
+    /// Taken from `CHARTER_ADMIN_TOKEN`.
+    FromEnvironment,
+    /// Generated and written to this file (mode 0600).
+    Written(std::path::PathBuf),
+}
+
+/// On first start (no principals yet) creates the bootstrap admin, with the token from
+/// `env_token` or a generated one written to `data_dir/admin.token`.
+pub async fn bootstrap_admin(
+    state: &AppState,
+    data_dir: &Path,
+    env_token: Option<&str>,
+) -> anyhow::Result<Bootstrap> {
+    if state.store.count(Kind::Principal).await? > 0 {
+        return Ok(Bootstrap::NotNeeded);
+    }
+    let (token, outcome) = match env_token {
+        Some(t) if t.len() >= 24 && t.bytes().all(|b| b.is_ascii_graphic()) => {
+            (t.to_owned(), Bootstrap::FromEnvironment)
+        }
+        Some(_) => anyhow::bail!("CHARTER_ADMIN_TOKEN must be at least 24 printable characters"),
+        None => {
+            let token = auth::new_token();
+            let path = data_dir.join("admin.token");
+            write_secret_file(&path, &token)?;
+            (token, Bootstrap::Written(path))
+        }
+    };
+    let now = state.now();
+    let (ms, rnd) = state.id_seed();
+    let principal = Principal {
+        id: PrincipalId::generate(ms, rnd),
+        name: Name::parse("bootstrap-admin")?,
+        roles: vec![Role::Admin],
+        created_at: now,
+        token_expires_at: now
+            + jiff::SignedDuration::from_hours(24 * state.settings.principal_token_days),
+        disabled: false,
+    };
+    match state
+        .create(
+            &principal,
+            Some(auth::token_hash(&token)),
+            "system",
+            "principal.bootstrap",
+            Some("first start".into()),
+        )
+        .await
+    {
+        Ok(()) => Ok(outcome),
+        // Another node bootstrapped the shared database first.
+        Err(ApiError::Conflict(_)) => Ok(Bootstrap::NotNeeded),
+        Err(e) => Err(anyhow::anyhow!("bootstrapping the admin principal: {e}")),
+    }
+}
+
+fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.write_all(b"\n")?;
+    Ok(())
+}
+
+/// A started node.
+pub struct Running {
+    pub state: Shared,
+    pub control_addr: Option<SocketAddr>,
+    pub gateway_addr: Option<SocketAddr>,
+    pub bootstrap: Bootstrap,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Waits until every listener has drained after shutdown.
+    pub async fn wait(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Opens the store, bootstraps, binds the listeners the role needs, and serves until
+/// `shutdown` resolves.
+pub async fn start(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    env_admin_token: Option<&str>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    config.check_transport()?;
+    create_private_dir(&config.data_dir)?;
+    let durability = match config.durability {
+        DurabilitySetting::Process => Durability::Process,
+        DurabilitySetting::Fsync => Durability::Fsync,
+    };
+    let store = charter_store::open(&config.database_url(), durability)
+        .await
+        .context("opening the database")?;
+    let settings = Settings {
+        principal_token_days: config.principal_token_days,
+        ..Settings::default()
+    };
+    let state = app_state(store, clock, settings);
+    let bootstrap = bootstrap_admin(&state, &config.data_dir, env_admin_token).await?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => Some(listen::tls_acceptor(c, k)?),
+        _ => None,
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+
+    let mut tasks = Vec::new();
+    let mut control_addr = None;
+    let mut gateway_addr = None;
+    if matches!(config.role, NodeRole::All | NodeRole::Control) {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding the control plane to {}", config.listen))?;
+        control_addr = Some(listener.local_addr()?);
+        let app = control_router(state.clone());
+        tasks.push(tokio::spawn(listen::serve(
+            listener,
+            app,
+            tls.clone(),
+            stopped(),
+        )));
+    }
+    if matches!(config.role, NodeRole::All | NodeRole::Gateway) {
+        let listener = TcpListener::bind(config.gateway_listen)
+            .await
+            .with_context(|| format!("binding the gateway to {}", config.gateway_listen))?;
+        gateway_addr = Some(listener.local_addr()?);
+        tasks.push(tokio::spawn(listen::serve(
+            listener,
+            gateway_router(),
+            tls,
+            stopped(),
+        )));
+    }
+    Ok(Running {
+        state,
+        control_addr,
+        gateway_addr,
+        bootstrap,
+        tasks,
+    })
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

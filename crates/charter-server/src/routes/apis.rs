@@ -1,0 +1,168 @@
+//! `/v1/apis`: API owners publish their APIs (operations with scope, data class and region)
+//! and republish them; a republish takes effect for the very next call.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use charter_core::{
+    Api, ApiId, ApiName, Audience, Operation, Principal, PrincipalId, Role, UpstreamUrl,
+};
+use charter_store::{Kind, ListFilter};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{ListReply, Page, list_page};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Params};
+use crate::state::{AppState, Shared};
+
+/// The body of `POST /v1/apis` and `PUT /v1/apis/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishApi {
+    #[schema(value_type = String)]
+    pub name: ApiName,
+    #[schema(value_type = String)]
+    pub audience: Audience,
+    #[schema(value_type = String)]
+    pub upstream: UpstreamUrl,
+    /// The accountable API owner (a principal with role `api_owner`); defaults to the caller.
+    #[schema(value_type = Option<String>)]
+    pub owner: Option<PrincipalId>,
+    pub operations: Vec<Operation>,
+}
+
+/// Resolves the owner: an enabled `api_owner`; non-admins may only name themselves.
+async fn check_owner(
+    state: &AppState,
+    caller: &Caller,
+    owner: Option<PrincipalId>,
+) -> ApiResult<PrincipalId> {
+    let owner = match owner {
+        Some(o) => o,
+        None if caller.is(Role::ApiOwner) => caller.principal.id.clone(),
+        None => return Err(ApiError::Invalid("owner is required".into())),
+    };
+    if !caller.is_admin() && owner != caller.principal.id {
+        return Err(ApiError::Forbidden(
+            "an API owner publishes APIs in their own name".into(),
+        ));
+    }
+    let Some(doc) = state.store.get(Kind::Principal, owner.as_str()).await? else {
+        return Err(ApiError::Invalid(format!(
+            "owner {owner} is not a principal"
+        )));
+    };
+    let p = charter_store::Versioned::<Principal>::from_doc(&doc)?.value;
+    if p.disabled || !p.has_role(Role::ApiOwner) {
+        return Err(ApiError::Invalid(format!(
+            "owner {owner} is not an enabled api_owner"
+        )));
+    }
+    Ok(owner)
+}
+
+#[utoipa::path(post, path = "/v1/apis", tag = "apis", request_body = PublishApi,
+    responses((status = 201, body = Api), (status = 409, description = "name or audience taken"), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn publish(
+    State(state): State<Shared>,
+    caller: Caller,
+    Body(req): Body<PublishApi>,
+) -> ApiResult<(StatusCode, Json<Api>)> {
+    caller.require(&[Role::ApiOwner])?;
+    Api::check_operations(&req.operations)?;
+    let owner = check_owner(&state, &caller, req.owner).await?;
+    let now = state.now();
+    let (ms, rnd) = state.id_seed();
+    let api = Api {
+        id: ApiId::generate(ms, rnd),
+        name: req.name,
+        audience: req.audience,
+        upstream: req.upstream,
+        owner,
+        operations: req.operations,
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .create(&api, None, caller.id(), "api.publish", None)
+        .await?;
+    Ok((StatusCode::CREATED, Json(api)))
+}
+
+#[utoipa::path(put, path = "/v1/apis/{id}", tag = "apis", request_body = PublishApi,
+    responses((status = 200, body = Api), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn republish(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(req): Body<PublishApi>,
+) -> ApiResult<Json<Api>> {
+    caller.require(&[Role::ApiOwner])?;
+    let old = state.load::<Api>(&id, "API").await?;
+    if !caller.is_admin() && old.value.owner != caller.principal.id {
+        return Err(ApiError::Forbidden(
+            "only the API's owner republishes it".into(),
+        ));
+    }
+    Api::check_operations(&req.operations)?;
+    let owner = check_owner(
+        &state,
+        &caller,
+        req.owner.or_else(|| Some(old.value.owner.clone())),
+    )
+    .await?;
+    let mut api = old.value.clone();
+    api.name = req.name;
+    api.audience = req.audience;
+    api.upstream = req.upstream;
+    api.owner = owner;
+    api.operations = req.operations;
+    api.revision += 1;
+    api.updated_at = state.now();
+    state
+        .update(&old, &api, caller.id(), "api.republish", None, None)
+        .await?;
+    Ok(Json(api))
+}
+
+/// Approvers, auditors, stewards and admins see every API; an API owner sees their own.
+fn visible(caller: &Caller, api: &Api) -> bool {
+    caller.reads_all() || caller.is(Role::Approver) || api.owner == caller.principal.id
+}
+
+fn require_reader(caller: &Caller) -> ApiResult<()> {
+    caller.require(&[Role::Auditor, Role::Steward, Role::ApiOwner, Role::Approver])
+}
+
+#[utoipa::path(get, path = "/v1/apis", tag = "apis", params(Page),
+    responses((status = 200, body = ListReply<Api>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<Shared>,
+    caller: Caller,
+    Params(page): Params<Page>,
+) -> ApiResult<Json<ListReply<Api>>> {
+    require_reader(&caller)?;
+    Ok(Json(
+        list_page(&state, ListFilter::default(), page, |a| visible(&caller, a)).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/apis/{id}", tag = "apis",
+    responses((status = 200, body = Api), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Api>> {
+    require_reader(&caller)?;
+    let api = state.load::<Api>(&id, "API").await?.value;
+    if !visible(&caller, &api) {
+        return Err(ApiError::not_found("API"));
+    }
+    Ok(Json(api))
+}

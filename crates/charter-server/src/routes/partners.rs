@@ -1,0 +1,169 @@
+//! `/v1/partners`: stewards register partner organisations with their processing regions and
+//! accountable business owners (principals with role `approver`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use charter_core::{
+    Name, Partner, PartnerId, PartnerKind, PartnerStatus, Principal, PrincipalId, Region, Role,
+};
+use charter_store::{Kind, ListFilter, Versioned};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{ListReply, Page, list_page};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Params};
+use crate::state::{AppState, Shared};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPartner {
+    #[schema(value_type = String)]
+    pub name: Name,
+    pub kind: PartnerKind,
+    #[schema(value_type = Vec<String>)]
+    pub regions: Vec<Region>,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub owners: Vec<PrincipalId>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchPartner {
+    #[schema(value_type = Option<Vec<String>>)]
+    pub regions: Option<Vec<Region>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub owners: Option<Vec<PrincipalId>>,
+}
+
+fn check_regions(regions: Vec<Region>) -> ApiResult<Vec<Region>> {
+    let mut regions = regions;
+    regions.sort();
+    regions.dedup();
+    if regions.is_empty() {
+        return Err(ApiError::Invalid(
+            "regions must name at least one region".into(),
+        ));
+    }
+    Ok(regions)
+}
+
+/// Owners must be enabled principals with role `approver`; each counts once.
+async fn check_owners(state: &AppState, owners: Vec<PrincipalId>) -> ApiResult<Vec<PrincipalId>> {
+    let mut out: Vec<PrincipalId> = Vec::with_capacity(owners.len());
+    for owner in owners {
+        if out.contains(&owner) {
+            continue;
+        }
+        let Some(doc) = state.store.get(Kind::Principal, owner.as_str()).await? else {
+            return Err(ApiError::Invalid(format!(
+                "owner {owner} is not a principal"
+            )));
+        };
+        let p = Versioned::<Principal>::from_doc(&doc)?.value;
+        if p.disabled || !p.has_role(Role::Approver) {
+            return Err(ApiError::Invalid(format!(
+                "owner {owner} is not an enabled approver"
+            )));
+        }
+        out.push(owner);
+    }
+    Ok(out)
+}
+
+#[utoipa::path(post, path = "/v1/partners", tag = "partners", request_body = NewPartner,
+    responses((status = 201, body = Partner), (status = 409), (status = 422)), security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<Shared>,
+    caller: Caller,
+    Body(req): Body<NewPartner>,
+) -> ApiResult<(StatusCode, Json<Partner>)> {
+    caller.require(&[Role::Steward])?;
+    let regions = check_regions(req.regions)?;
+    let owners = check_owners(&state, req.owners).await?;
+    let now = state.now();
+    let (ms, rnd) = state.id_seed();
+    let partner = Partner {
+        id: PartnerId::generate(ms, rnd),
+        name: req.name,
+        kind: req.kind,
+        regions,
+        owners,
+        status: PartnerStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .create(&partner, None, caller.id(), "partner.create", None)
+        .await?;
+    Ok((StatusCode::CREATED, Json(partner)))
+}
+
+#[utoipa::path(patch, path = "/v1/partners/{id}", tag = "partners", request_body = PatchPartner,
+    responses((status = 200, body = Partner), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn patch(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(req): Body<PatchPartner>,
+) -> ApiResult<Json<Partner>> {
+    caller.require(&[Role::Steward])?;
+    let old = state.load::<Partner>(&id, "partner").await?;
+    if old.value.status == PartnerStatus::Offboarded {
+        return Err(ApiError::Conflict("the partner is offboarded".into()));
+    }
+    let mut partner = old.value.clone();
+    if let Some(regions) = req.regions {
+        partner.regions = check_regions(regions)?;
+    }
+    if let Some(owners) = req.owners {
+        partner.owners = check_owners(&state, owners).await?;
+    }
+    partner.updated_at = state.now();
+    state
+        .update(&old, &partner, caller.id(), "partner.update", None, None)
+        .await?;
+    Ok(Json(partner))
+}
+
+/// Approvers see the partners they own; API owners see every partner (their counterparties);
+/// auditors, stewards and admins see all.
+fn visible(caller: &Caller, partner: &Partner) -> bool {
+    caller.reads_all() || caller.is(Role::ApiOwner) || partner.owners.contains(&caller.principal.id)
+}
+
+fn require_reader(caller: &Caller) -> ApiResult<()> {
+    caller.require(&[Role::Auditor, Role::Steward, Role::ApiOwner, Role::Approver])
+}
+
+#[utoipa::path(get, path = "/v1/partners", tag = "partners", params(Page),
+    responses((status = 200, body = ListReply<Partner>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<Shared>,
+    caller: Caller,
+    Params(page): Params<Page>,
+) -> ApiResult<Json<ListReply<Partner>>> {
+    require_reader(&caller)?;
+    Ok(Json(
+        list_page(&state, ListFilter::default(), page, |p| visible(&caller, p)).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/partners/{id}", tag = "partners",
+    responses((status = 200, body = Partner), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Partner>> {
+    require_reader(&caller)?;
+    let partner = state.load::<Partner>(&id, "partner").await?.value;
+    if !visible(&caller, &partner) {
+        return Err(ApiError::not_found("partner"));
+    }
+    Ok(Json(partner))
+}

@@ -1,0 +1,211 @@
+//! `/v1/principals`: who may call the admin API, with which roles. Admin only, except that
+//! a principal may read and rotate its own token.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use charter_core::{Name, Principal, PrincipalId, Role};
+use charter_store::{ListFilter, Op, Unit, Versioned};
+use jiff::SignedDuration;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{ListReply, Page, ReasonBody, list_page};
+use crate::auth::{Caller, new_token, token_hash};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Params};
+use crate::state::Shared;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPrincipal {
+    #[schema(value_type = String)]
+    pub name: Name,
+    pub roles: Vec<Role>,
+    /// Token lifetime in days (1–365, default from settings: 90).
+    pub token_days: Option<u32>,
+}
+
+/// A principal with its bearer token, which is shown only in this reply.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrincipalWithToken {
+    #[serde(flatten)]
+    pub principal: Principal,
+    pub token: String,
+}
+
+fn token_lifetime(state: &Shared, days: Option<u32>) -> ApiResult<SignedDuration> {
+    let days = match days {
+        None => state.settings.principal_token_days,
+        Some(d) if (1..=365).contains(&d) => i64::from(d),
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "token_days must be between 1 and 365".into(),
+            ));
+        }
+    };
+    Ok(SignedDuration::from_hours(24 * days))
+}
+
+#[utoipa::path(post, path = "/v1/principals", tag = "principals", request_body = NewPrincipal,
+    responses((status = 201, body = PrincipalWithToken), (status = 409, description = "name taken")),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<Shared>,
+    caller: Caller,
+    Body(req): Body<NewPrincipal>,
+) -> ApiResult<(StatusCode, Json<PrincipalWithToken>)> {
+    caller.require(&[])?;
+    if req.roles.is_empty() {
+        return Err(ApiError::Invalid(
+            "roles must name at least one role".into(),
+        ));
+    }
+    let mut roles = req.roles;
+    roles.sort();
+    roles.dedup();
+    let now = state.now();
+    let (ms, rnd) = state.id_seed();
+    let principal = Principal {
+        id: PrincipalId::generate(ms, rnd),
+        name: req.name,
+        roles,
+        created_at: now,
+        token_expires_at: now + token_lifetime(&state, req.token_days)?,
+        disabled: false,
+    };
+    let token = new_token();
+    state
+        .create(
+            &principal,
+            Some(token_hash(&token)),
+            caller.id(),
+            "principal.create",
+            None,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PrincipalWithToken { principal, token }),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/principals", tag = "principals", params(Page),
+    responses((status = 200, body = ListReply<Principal>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<Shared>,
+    caller: Caller,
+    Params(page): Params<Page>,
+) -> ApiResult<Json<ListReply<Principal>>> {
+    caller.require(&[])?;
+    Ok(Json(
+        list_page(&state, ListFilter::default(), page, |_| true).await?,
+    ))
+}
+
+async fn load_visible(
+    state: &Shared,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<Versioned<Principal>> {
+    if !caller.is_admin() && caller.id() != id {
+        return Err(ApiError::Forbidden(
+            "only an admin reads other principals".into(),
+        ));
+    }
+    state.load::<Principal>(id, "principal").await
+}
+
+#[utoipa::path(get, path = "/v1/principals/{id}", tag = "principals",
+    responses((status = 200, body = Principal), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Principal>> {
+    Ok(Json(load_visible(&state, &caller, &id).await?.value))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    pub token_days: Option<u32>,
+}
+
+/// Issues a new token; the old one stops working at once.
+#[utoipa::path(post, path = "/v1/principals/{id}/rotate", tag = "principals",
+    request_body(content = RotateBody, description = "optional"),
+    responses((status = 200, body = PrincipalWithToken), (status = 404)), security(("bearer" = [])))]
+pub async fn rotate(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<PrincipalWithToken>> {
+    let old = load_visible(&state, &caller, &id).await?;
+    if old.value.disabled {
+        return Err(ApiError::Conflict(
+            "a disabled principal cannot be given a token".into(),
+        ));
+    }
+    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateBody::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let mut principal = old.value.clone();
+    principal.token_expires_at = state.now() + token_lifetime(&state, body.token_days)?;
+    let token = new_token();
+    let rec = state.record(
+        caller.id(),
+        "principal.rotate",
+        &id,
+        None,
+        json!({ "token_expires_at": principal.token_expires_at.to_string() }),
+    );
+    state
+        .write(Unit {
+            ops: vec![Op::Update(
+                old.next_doc_with_lookup(&principal, token_hash(&token)),
+            )],
+            audit: vec![rec],
+        })
+        .await?;
+    Ok(Json(PrincipalWithToken { principal, token }))
+}
+
+#[utoipa::path(post, path = "/v1/principals/{id}/disable", tag = "principals", request_body = ReasonBody,
+    responses((status = 200, body = Principal), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn disable(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<ReasonBody>,
+) -> ApiResult<Json<Principal>> {
+    caller.require(&[])?;
+    let old = state.load::<Principal>(&id, "principal").await?;
+    if caller.id() == id {
+        return Err(ApiError::Conflict(
+            "a principal cannot disable itself".into(),
+        ));
+    }
+    if old.value.disabled {
+        return Err(ApiError::Conflict(
+            "the principal is already disabled".into(),
+        ));
+    }
+    let mut principal = old.value.clone();
+    principal.disabled = true;
+    state
+        .update(
+            &old,
+            &principal,
+            caller.id(),
+            "principal.disable",
+            Some(body.reason.to_string()),
+            None,
+        )
+        .await?;
+    Ok(Json(principal))
+}

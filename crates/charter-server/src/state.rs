@@ -1,0 +1,150 @@
+//! What every handler shares: the store, the audit writer, the clock and settings, plus the
+//! small helpers that turn a domain change into an audited write.
+
+use std::sync::Arc;
+
+use charter_core::Clock;
+use charter_store::{AuditRecord, AuditWriter, Op, Record, Store, Unit, Versioned};
+use jiff::Timestamp;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth::FailureLimiter;
+use crate::error::{ApiError, ApiResult};
+
+/// Settings the admin API enforces.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Lifetime of a principal's bearer token.
+    pub principal_token_days: i64,
+    /// Failed admin authentications allowed per source address per minute.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            principal_token_days: 90,
+            auth_failures_per_minute: 20,
+        }
+    }
+}
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub writer: AuditWriter,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    pub auth_limiter: FailureLimiter,
+    pub metrics: PrometheusHandle,
+}
+
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Unix milliseconds and 80 random bits for a new object id.
+    pub fn id_seed(&self) -> (u64, [u8; 10]) {
+        let millis = u64::try_from(self.now().as_millisecond()).unwrap_or(0);
+        (millis, rand::random())
+    }
+
+    /// An audit record stamped with the current time; the writer seals it onto the chain.
+    pub fn record(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<String>,
+        details: Value,
+    ) -> AuditRecord {
+        AuditRecord {
+            seq: 0,
+            at: self.now().to_string(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            reason,
+            details,
+            prev: String::new(),
+        }
+    }
+
+    /// Loads an object by id; a malformed or unknown id is 404.
+    pub async fn load<T: Record>(&self, id: &str, what: &str) -> ApiResult<Versioned<T>> {
+        match self.store.get(T::KIND, id).await? {
+            Some(doc) => Ok(Versioned::from_doc(&doc)?),
+            None => Err(ApiError::not_found(what)),
+        }
+    }
+
+    /// Writes a unit (object changes and their audit records) and waits until it is durable.
+    pub async fn write(&self, unit: Unit) -> ApiResult<Vec<u64>> {
+        Ok(self.writer.submit(unit).await?)
+    }
+
+    /// Creates an object with its audit record.
+    pub async fn create<T: Record>(
+        &self,
+        value: &T,
+        lookup: Option<String>,
+        actor: &str,
+        action: &str,
+        reason: Option<String>,
+    ) -> ApiResult<()> {
+        let details = json!({ "after": to_value(value) });
+        let rec = self.record(actor, action, value.id(), reason, details);
+        self.write(Unit {
+            ops: vec![Op::Insert(Versioned::new_doc(value, lookup))],
+            audit: vec![rec],
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces an object read at `old`, recording what changed.
+    pub async fn update<T: Record>(
+        &self,
+        old: &Versioned<T>,
+        new: &T,
+        actor: &str,
+        action: &str,
+        reason: Option<String>,
+        extra: Option<Value>,
+    ) -> ApiResult<()> {
+        let mut details = json!({ "changed": diff(&to_value(&old.value), &to_value(new)), "after": to_value(new) });
+        if let (Some(Value::Object(extra)), Value::Object(d)) = (extra, &mut details) {
+            d.extend(extra);
+        }
+        let rec = self.record(actor, action, new.id(), reason, details);
+        self.write(Unit {
+            ops: vec![Op::Update(old.next_doc(new))],
+            audit: vec![rec],
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+pub fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Top-level fields whose value changed: `{field: [before, after]}`.
+pub fn diff(before: &Value, after: &Value) -> Value {
+    let (Value::Object(b), Value::Object(a)) = (before, after) else {
+        return json!([before, after]);
+    };
+    let mut out = Map::new();
+    for (k, av) in a {
+        let bv = b.get(k).unwrap_or(&Value::Null);
+        if bv != av {
+            out.insert(k.clone(), json!([bv, av]));
+        }
+    }
+    Value::Object(out)
+}

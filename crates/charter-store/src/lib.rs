@@ -1,0 +1,205 @@
+//! Charter's persistence. One trait, [`Store`], with a SQLite backend (the embedded default)
+//! and a PostgreSQL backend (shared by several nodes); both run the same SQL and their own
+//! migrations.
+//!
+//! Objects are JSON documents keyed by id, with a few indexed columns (`name`, `lookup`,
+//! `parent`, `status`) to find them by. Every change is a [`Unit`]: object writes plus the
+//! audit records that explain them, applied atomically by the one [`AuditWriter`] task, which
+//! groups many units into one commit.
+//!
+//! Architecture invariants:
+//! - nothing changes an object without an audit record in the same transaction;
+//! - the audit log is append-only and hash-chained (encoding in `charter-evidence`);
+//! - a caller's write is acknowledged only once its transaction has committed.
+
+mod record;
+mod sql;
+mod writer;
+
+use async_trait::async_trait;
+pub use charter_evidence::{AuditRecord, ChainHead, StoredRecord};
+pub use record::{Kind, Record, Versioned};
+pub use sql::{PostgresStore, SqliteStore};
+pub use writer::{AuditWriter, WriterConfig};
+
+/// How hard a commit tries to survive a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives a killed process (SQLite WAL with `synchronous=NORMAL`; PostgreSQL
+    /// `synchronous_commit=on`).
+    #[default]
+    Process,
+    /// Survives power loss: every commit waits for the disk (SQLite `synchronous=FULL`).
+    Fsync,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored object {id} is unreadable: {source}")]
+    Corrupt {
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot encode audit record: {0}")]
+    Encoding(#[from] charter_evidence::CanonicalError),
+    #[error("unsupported database URL (use sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("the store did not take the write: {0}")]
+    Unavailable(String),
+    #[error("the audit writer has stopped")]
+    WriterGone,
+    #[error("migration {version} failed: {source}")]
+    Migration {
+        version: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// Why one unit of a batch was not applied (the rest of the batch is unaffected).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// A unique name or key is taken, or the object changed since it was read.
+    #[error("{0}")]
+    Conflict(String),
+    /// An audit record could not be encoded (nothing of the unit was written).
+    #[error("{0}")]
+    Unencodable(String),
+}
+
+/// Why a submitted unit was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Unit(#[from] UnitError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A stored object: its JSON body and the columns it is found by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    pub kind: Kind,
+    pub id: String,
+    /// Unique per kind when set.
+    pub name: Option<String>,
+    /// A second unique key per kind (a token hash, an audience, a client id).
+    pub lookup: Option<String>,
+    pub parent: Option<String>,
+    pub status: Option<String>,
+    pub body: String,
+    pub version: i64,
+}
+
+/// One object write inside a [`Unit`].
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Create; fails the unit if the id, name or lookup is taken.
+    Insert(Doc),
+    /// Replace; fails the unit unless the stored version is `doc.version - 1`.
+    Update(Doc),
+}
+
+/// Object writes and their audit records, applied all-or-nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Unit {
+    pub ops: Vec<Op>,
+    pub audit: Vec<AuditRecord>,
+}
+
+/// Filters for [`Store::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub parent: Option<String>,
+    pub status: Option<String>,
+}
+
+/// Filters for [`Store::audit_query`].
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only records with `seq` greater than this.
+    pub after: u64,
+    /// Only records with `seq` less than this (0: no bound).
+    pub before: u64,
+    pub target: Option<String>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub limit: u32,
+    /// Newest first (for `audit tail`).
+    pub newest_first: bool,
+}
+
+/// The persistence boundary. Implemented by [`SqliteStore`] and [`PostgresStore`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn get(&self, kind: Kind, id: &str) -> Result<Option<Doc>, StoreError>;
+    async fn get_by_name(&self, kind: Kind, name: &str) -> Result<Option<Doc>, StoreError>;
+    async fn get_by_lookup(&self, kind: Kind, lookup: &str) -> Result<Option<Doc>, StoreError>;
+    /// Objects of a kind in id (creation) order, after the `after` id.
+    async fn list(
+        &self,
+        kind: Kind,
+        filter: &ListFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Doc>, StoreError>;
+    async fn count(&self, kind: Kind) -> Result<u64, StoreError>;
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<StoredRecord>, StoreError>;
+    async fn audit_head(&self) -> Result<ChainHead, StoreError>;
+    /// Applies a batch of units in one transaction, each inside its own savepoint, sealing
+    /// their audit records onto the chain. The outer error means nothing was committed.
+    async fn commit(
+        &self,
+        units: Vec<Unit>,
+    ) -> Result<Vec<Result<Vec<u64>, UnitError>>, StoreError>;
+}
+
+/// Opens the store a URL names (`sqlite://path` or `postgres://…`), creating and migrating
+/// it as needed.
+pub async fn open(
+    url: &str,
+    durability: Durability,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(
+            SqliteStore::open(url, durability).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(
+            PostgresStore::open(url, durability).await?,
+        ))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+/// Recomputes the whole chain, a page at a time.
+pub async fn verify_chain(
+    store: &dyn Store,
+) -> Result<Result<ChainHead, charter_evidence::ChainBreak>, StoreError> {
+    let mut verifier = charter_evidence::ChainVerifier::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .audit_query(&AuditQuery {
+                after,
+                limit: 1000,
+                ..AuditQuery::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for rec in &page {
+            if let Err(brk) = verifier.push(rec) {
+                return Ok(Err(brk));
+            }
+        }
+    }
+    Ok(Ok(verifier.head()))
+}

@@ -1,0 +1,164 @@
+//! Typed objects over the document table: which kind a domain type is stored as, and the
+//! columns derived from it.
+
+use charter_core::{Api, Grant, Partner, Principal};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Doc, StoreError};
+
+/// The kinds of stored object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Principal,
+    Api,
+    Partner,
+    Grant,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Principal => "principal",
+            Self::Api => "api",
+            Self::Partner => "partner",
+            Self::Grant => "grant",
+        }
+    }
+}
+
+/// A domain type kept in the store.
+pub trait Record: Serialize + DeserializeOwned + Send + Sync {
+    const KIND: Kind;
+    fn id(&self) -> &str;
+    fn name(&self) -> Option<String> {
+        None
+    }
+    /// The second unique key when it derives from the value (an API's audience).
+    fn lookup(&self) -> Option<String> {
+        None
+    }
+    fn parent(&self) -> Option<String> {
+        None
+    }
+    fn status(&self) -> Option<String> {
+        None
+    }
+}
+
+/// An object with the version it was read at (for optimistic concurrency).
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: i64,
+    /// The stored second key, kept across updates unless replaced.
+    pub lookup: Option<String>,
+}
+
+impl<T: Record> Versioned<T> {
+    pub fn from_doc(doc: &Doc) -> Result<Self, StoreError> {
+        let value = serde_json::from_str(&doc.body).map_err(|source| StoreError::Corrupt {
+            id: doc.id.clone(),
+            source,
+        })?;
+        Ok(Self {
+            value,
+            version: doc.version,
+            lookup: doc.lookup.clone(),
+        })
+    }
+
+    /// The document for a first write of `value`.
+    pub fn new_doc(value: &T, lookup: Option<String>) -> Doc {
+        let lookup = lookup.or_else(|| value.lookup());
+        doc_of(value, lookup, 1)
+    }
+
+    /// The document replacing this version with `value`, keeping the stored lookup key
+    /// unless the value derives its own.
+    pub fn next_doc(&self, value: &T) -> Doc {
+        doc_of(
+            value,
+            value.lookup().or_else(|| self.lookup.clone()),
+            self.version + 1,
+        )
+    }
+
+    /// Like [`Self::next_doc`], with a new lookup key (a rotated token's hash).
+    pub fn next_doc_with_lookup(&self, value: &T, lookup: String) -> Doc {
+        doc_of(value, Some(lookup), self.version + 1)
+    }
+}
+
+fn doc_of<T: Record>(value: &T, lookup: Option<String>, version: i64) -> Doc {
+    Doc {
+        kind: T::KIND,
+        id: value.id().to_owned(),
+        name: value.name(),
+        lookup,
+        parent: value.parent(),
+        status: value.status(),
+        // Serialising these plain data types cannot fail.
+        body: serde_json::to_string(value).unwrap_or_default(),
+        version,
+    }
+}
+
+fn status_str<T: Serialize>(status: &T) -> Option<String> {
+    match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+impl Record for Principal {
+    const KIND: Kind = Kind::Principal;
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn name(&self) -> Option<String> {
+        Some(self.name.to_string())
+    }
+}
+
+impl Record for Api {
+    const KIND: Kind = Kind::Api;
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn lookup(&self) -> Option<String> {
+        Some(self.audience.to_string())
+    }
+    fn name(&self) -> Option<String> {
+        Some(self.name.to_string())
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.owner.to_string())
+    }
+}
+
+impl Record for Partner {
+    const KIND: Kind = Kind::Partner;
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn name(&self) -> Option<String> {
+        Some(self.name.to_string())
+    }
+    fn status(&self) -> Option<String> {
+        status_str(&self.status)
+    }
+}
+
+impl Record for Grant {
+    const KIND: Kind = Kind::Grant;
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.partner.to_string())
+    }
+    fn status(&self) -> Option<String> {
+        Some(self.status.as_str().to_owned())
+    }
+}

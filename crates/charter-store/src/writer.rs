@@ -1,0 +1,82 @@
+//! The audit writer: one task that owns every write. Callers submit a [`Unit`] and await
+//! its commit; the task drains whatever is queued into one transaction (group commit), so
+//! the cost of a durable commit is shared by everyone who arrived meanwhile.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Store, StoreError, Unit, UnitError, WriteError};
+
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Units waiting to be written before submitters wait for room.
+    pub queue: usize,
+    /// Most units in one commit.
+    pub max_batch: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            queue: 8192,
+            max_batch: 512,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Vec<u64>, WriteError>>;
+
+/// Handle to the writer task; cheap to clone. The task stops when every handle is dropped.
+#[derive(Clone)]
+pub struct AuditWriter {
+    tx: mpsc::Sender<(Unit, Reply)>,
+}
+
+impl AuditWriter {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn spawn(store: Arc<dyn Store>, config: WriterConfig) -> Self {
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        tokio::spawn(run(store, rx, config.max_batch.max(1)));
+        Self { tx }
+    }
+
+    /// Writes a unit and returns the sequence numbers of its audit records once the commit
+    /// holding them is durable.
+    pub async fn submit(&self, unit: Unit) -> Result<Vec<u64>, WriteError> {
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .send((unit, reply))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        done.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Units waiting in the queue.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Unit, Reply)>, max_batch: usize) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        let (units, replies): (Vec<Unit>, Vec<Reply>) = batch.drain(..).unzip();
+        metrics::histogram!("charter_audit_commit_batch_size").record(units.len() as f64);
+        match store.commit(units).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result.map_err(|e: UnitError| WriteError::Unit(e)));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "audit commit failed; nothing in the batch was written");
+                let msg = e.to_string();
+                for reply in replies {
+                    let _ =
+                        reply.send(Err(WriteError::Store(StoreError::Unavailable(msg.clone()))));
+                }
+            }
+        }
+    }
+}
