@@ -109,12 +109,12 @@ impl GrantRequest {
         }
         check_reach(api, &scopes, self.data_class_ceiling, &regions)?;
         let transfer_basis = self.transfer_basis;
-        if transfer_basis.is_none() {
-            if let Some(r) = regions.iter().find(|r| !partner.regions.contains(r)) {
-                return Err(DomainError::invalid(format!(
-                    "region {r} is outside the partner's processing regions: a transfer_basis is required"
-                )));
-            }
+        if transfer_basis.is_none()
+            && let Some(r) = regions.iter().find(|r| !partner.regions.contains(r))
+        {
+            return Err(DomainError::invalid(format!(
+                "region {r} is outside the partner's processing regions: a transfer_basis is required"
+            )));
         }
 
         if self.expires_at <= now {
@@ -345,5 +345,230 @@ impl Grant {
     /// Whether the grant currently lets its partner in (state and `expires_at`).
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.status == GrantStatus::Active && now < self.expires_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::{ApiName, Audience, Method, PathTemplate, UpstreamUrl};
+    use crate::{ApiId, Operation, PartnerId};
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn pid(n: u8) -> PrincipalId {
+        PrincipalId::generate(1, [n; 10])
+    }
+
+    fn api() -> Api {
+        let op = |scope: &str, path: &str, class, region: &str| Operation {
+            scope: Scope::parse(scope).unwrap(),
+            method: Method::Get,
+            path: PathTemplate::parse(path).unwrap(),
+            data_class: class,
+            region: Region::parse(region).unwrap(),
+        };
+        Api {
+            id: ApiId::generate(1, [1; 10]),
+            name: ApiName::parse("orders").unwrap(),
+            audience: Audience::parse("https://api.example.com/orders").unwrap(),
+            upstream: UpstreamUrl::parse("http://127.0.0.1:9").unwrap(),
+            owner: pid(9),
+            operations: vec![
+                op("orders:read", "/orders/{id}", DataClass::Confidential, "eu"),
+                op("orders:export", "/export", DataClass::Restricted, "us"),
+            ],
+            revision: 1,
+            created_at: ts("2026-01-01T00:00:00Z"),
+            updated_at: ts("2026-01-01T00:00:00Z"),
+        }
+    }
+
+    fn partner(kind: PartnerKind, owners: Vec<PrincipalId>) -> Partner {
+        Partner {
+            id: PartnerId::generate(1, [2; 10]),
+            name: Name::parse("Acme").unwrap(),
+            kind,
+            regions: vec![Region::parse("eu").unwrap()],
+            owners,
+            status: PartnerStatus::Active,
+            created_at: ts("2026-01-01T00:00:00Z"),
+            updated_at: ts("2026-01-01T00:00:00Z"),
+        }
+    }
+
+    fn request(api: &Api, partner: &Partner, now: Timestamp) -> GrantRequest {
+        GrantRequest {
+            partner: partner.id.clone(),
+            api: api.id.clone(),
+            use_case: Name::parse("sync").unwrap(),
+            scopes: vec![Scope::parse("orders:read").unwrap()],
+            data_class_ceiling: DataClass::Confidential,
+            regions: vec![Region::parse("eu").unwrap()],
+            environments: None,
+            expires_at: now + SignedDuration::from_hours(24 * 30),
+            token_ttl_seconds: None,
+            recertify_every_days: None,
+            approvals_required: None,
+            transfer_basis: None,
+            time_window: None,
+            require_dpop: None,
+            emergency: None,
+        }
+    }
+
+    fn just(s: &str) -> Name {
+        Name::parse(s).unwrap()
+    }
+
+    #[test]
+    fn approval_state_machine() {
+        let now = ts("2026-11-30T10:00:00Z");
+        let (api, p) = (api(), partner(PartnerKind::Direct, vec![pid(1)]));
+        let mut g = request(&api, &p, now)
+            .into_grant(GrantId::generate(2, [0; 10]), &api, &p, pid(5), now)
+            .unwrap();
+        assert_eq!(g.status, GrantStatus::Pending);
+        // Nothing but a decision moves a pending grant out of pending, except revocation.
+        assert!(matches!(
+            g.suspend(just("x")),
+            Err(DomainError::Conflict(_))
+        ));
+        assert!(matches!(
+            g.resume(just("x"), now),
+            Err(DomainError::Conflict(_))
+        ));
+        // The requester cannot approve, nor can a non-owner.
+        assert!(matches!(
+            g.decide(
+                &p,
+                &pid(5),
+                ApprovalDecision::Approve,
+                just("me"),
+                None,
+                now
+            ),
+            Err(DomainError::Forbidden(_))
+        ));
+        assert!(matches!(
+            g.decide(
+                &p,
+                &pid(7),
+                ApprovalDecision::Approve,
+                just("me"),
+                None,
+                now
+            ),
+            Err(DomainError::Forbidden(_))
+        ));
+        g.decide(
+            &p,
+            &pid(1),
+            ApprovalDecision::Approve,
+            just("ok"),
+            None,
+            now,
+        )
+        .unwrap();
+        assert_eq!(g.status, GrantStatus::Active);
+        assert_eq!(
+            g.review_due_at,
+            Some(now + SignedDuration::from_hours(24 * 90))
+        );
+        assert!(g.is_live(now));
+        assert!(!g.is_live(g.expires_at));
+        g.suspend(just("investigation")).unwrap();
+        assert!(!g.is_live(now));
+        // A suspended grant past its end cannot be resumed.
+        assert!(g.resume(just("late"), g.expires_at).is_err());
+        g.resume(just("cleared"), now).unwrap();
+        g.revoke(just("ended"), now).unwrap();
+        assert_eq!((g.status, g.epoch), (GrantStatus::Revoked, 2));
+        let before = g.clone();
+        for result in [
+            g.suspend(just("x")),
+            g.resume(just("x"), now),
+            g.revoke(just("x"), now),
+        ] {
+            assert!(matches!(result, Err(DomainError::Conflict(_))));
+        }
+        assert_eq!(g, before, "a refused transition leaves the grant untouched");
+    }
+
+    #[test]
+    fn reseller_counts_each_owner_once() {
+        let now = ts("2026-11-30T10:00:00Z");
+        let (api, p) = (api(), partner(PartnerKind::Reseller, vec![pid(1), pid(2)]));
+        let mut g = request(&api, &p, now)
+            .into_grant(GrantId::generate(2, [0; 10]), &api, &p, pid(5), now)
+            .unwrap();
+        assert_eq!(g.approvals_required, 2);
+        g.decide(&p, &pid(1), ApprovalDecision::Approve, just("a"), None, now)
+            .unwrap();
+        assert!(matches!(
+            g.decide(&p, &pid(1), ApprovalDecision::Approve, just("a"), None, now),
+            Err(DomainError::Conflict(_))
+        ));
+        assert_eq!(g.status, GrantStatus::Pending);
+        g.decide(&p, &pid(2), ApprovalDecision::Approve, just("b"), None, now)
+            .unwrap();
+        assert_eq!(g.status, GrantStatus::Active);
+    }
+
+    #[test]
+    fn rejection_is_final() {
+        let now = ts("2026-11-30T10:00:00Z");
+        let (api, p) = (api(), partner(PartnerKind::Direct, vec![pid(1)]));
+        let mut g = request(&api, &p, now)
+            .into_grant(GrantId::generate(2, [0; 10]), &api, &p, pid(5), now)
+            .unwrap();
+        g.decide(&p, &pid(1), ApprovalDecision::Reject, just("no"), None, now)
+            .unwrap();
+        assert_eq!(g.status, GrantStatus::Rejected);
+        assert!(g.revoke(just("x"), now).is_err());
+    }
+
+    #[test]
+    fn requests_are_checked() {
+        let now = ts("2026-11-30T10:00:00Z");
+        let (api, p) = (api(), partner(PartnerKind::Direct, vec![pid(1)]));
+        let build =
+            |r: GrantRequest| r.into_grant(GrantId::generate(2, [0; 10]), &api, &p, pid(5), now);
+        let mut r = request(&api, &p, now);
+        r.data_class_ceiling = DataClass::Internal;
+        assert!(matches!(build(r), Err(DomainError::Invalid(m)) if m.contains("ceiling")));
+        let mut r = request(&api, &p, now);
+        r.scopes = vec![Scope::parse("orders:export").unwrap()];
+        r.data_class_ceiling = DataClass::Restricted;
+        assert!(build(r.clone()).is_err(), "region us not in the grant");
+        r.regions = vec![Region::parse("us").unwrap()];
+        assert!(
+            matches!(build(r.clone()), Err(DomainError::Invalid(m)) if m.contains("transfer_basis"))
+        );
+        r.transfer_basis = Some(just("SCC"));
+        assert!(build(r).is_ok());
+        let mut r = request(&api, &p, now);
+        r.emergency = Some(Emergency {
+            incident: just("INC-1"),
+        });
+        assert!(
+            build(r.clone()).is_err(),
+            "30 days is too long for an emergency"
+        );
+        r.expires_at = now + SignedDuration::from_hours(4);
+        let g = build(r).unwrap();
+        assert_eq!(g.status, GrantStatus::Active);
+        let mut r = request(&api, &p, now);
+        r.approvals_required = Some(2);
+        assert!(build(r).is_err(), "more approvals than owners");
+        let mut suspended = p.clone();
+        suspended.status = PartnerStatus::Suspended;
+        let r = request(&api, &p, now);
+        assert!(matches!(
+            r.into_grant(GrantId::generate(2, [0; 10]), &api, &suspended, pid(5), now),
+            Err(DomainError::Conflict(_))
+        ));
     }
 }

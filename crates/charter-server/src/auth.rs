@@ -61,6 +61,14 @@ impl FailureLimiter {
         (elapsed < WINDOW && *count >= self.per_minute).then(|| (WINDOW - elapsed).as_secs().max(1))
     }
 
+    /// Forgets every address's failures.
+    pub fn clear(&self) {
+        self.windows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Records a failure; returns whether this one tripped the limit.
     fn fail(&self, ip: IpAddr) -> bool {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());

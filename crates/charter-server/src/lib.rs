@@ -82,6 +82,7 @@ pub fn app_state(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Setting
         clock,
         settings,
         metrics: metrics_handle(),
+        last_id: std::sync::Mutex::new((0, 0)),
     })
 }
 

@@ -38,6 +38,8 @@ pub struct AppState {
     pub settings: Settings,
     pub auth_limiter: FailureLimiter,
     pub metrics: PrometheusHandle,
+    /// The last id seed handed out: (milliseconds, 80-bit random part).
+    pub last_id: std::sync::Mutex<(u64, u128)>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -47,10 +49,22 @@ impl AppState {
         self.clock.now()
     }
 
-    /// Unix milliseconds and 80 random bits for a new object id.
+    /// Unix milliseconds and 80 random bits for a new object id. Within one millisecond
+    /// (or if the clock steps back) the previous seed is incremented, so ids issued by this
+    /// process sort in creation order.
     pub fn id_seed(&self) -> (u64, [u8; 10]) {
-        let millis = u64::try_from(self.now().as_millisecond()).unwrap_or(0);
-        (millis, rand::random())
+        let now = u64::try_from(self.now().as_millisecond()).unwrap_or(0);
+        let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
+        let (millis, random) = if now > last.0 {
+            (now, u128::from_be_bytes(pad(rand::random())))
+        } else {
+            (last.0, (last.1 + 1) & ((1u128 << 80) - 1))
+        };
+        *last = (millis, random);
+        let bytes = random.to_be_bytes();
+        let mut out = [0u8; 10];
+        out.copy_from_slice(&bytes[6..]);
+        (millis, out)
     }
 
     /// An audit record stamped with the current time; the writer seals it onto the chain.
@@ -76,6 +90,9 @@ impl AppState {
 
     /// Loads an object by id; a malformed or unknown id is 404.
     pub async fn load<T: Record>(&self, id: &str, what: &str) -> ApiResult<Versioned<T>> {
+        if !plausible_id(id) {
+            return Err(ApiError::not_found(what));
+        }
         match self.store.get(T::KIND, id).await? {
             Some(doc) => Ok(Versioned::from_doc(&doc)?),
             None => Err(ApiError::not_found(what)),
@@ -128,6 +145,18 @@ impl AppState {
         .await?;
         Ok(())
     }
+}
+
+fn pad(random: [u8; 10]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[6..].copy_from_slice(&random);
+    out
+}
+
+/// Whether a path segment could be an object id at all (prefix, `_`, 26 characters); others
+/// are answered 404 without asking the store.
+pub fn plausible_id(id: &str) -> bool {
+    id.len() == 30 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 pub fn to_value<T: Serialize>(v: &T) -> Value {

@@ -147,6 +147,9 @@ macro_rules! sql_backend {
             }
 
             async fn fetch_doc(&self, column: &str, kind: Kind, value: &str) -> Result<Option<Doc>, StoreError> {
+                if value.contains('\0') {
+                    return Ok(None);
+                }
                 let sql = format!("SELECT {DOC_COLUMNS} FROM objects WHERE kind = $1 AND {column} = $2");
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(kind.as_str())
@@ -248,6 +251,9 @@ macro_rules! sql_backend {
                 after: Option<&str>,
                 limit: u32,
             ) -> Result<Vec<Doc>, StoreError> {
+                if [after, filter.parent.as_deref(), filter.status.as_deref()].iter().flatten().any(|v| v.contains('\0')) {
+                    return Ok(Vec::new());
+                }
                 let sql = format!(
                     "SELECT {DOC_COLUMNS} FROM objects WHERE kind = $1 AND id > $2 \
                      AND (CAST($3 AS TEXT) IS NULL OR parent = $3) \
@@ -274,6 +280,10 @@ macro_rules! sql_backend {
             }
 
             async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<StoredRecord>, StoreError> {
+                // PostgreSQL text cannot hold NUL; no stored value contains one.
+                if [&q.target, &q.action, &q.actor].iter().any(|v| v.as_deref().is_some_and(|v| v.contains('\0'))) {
+                    return Ok(Vec::new());
+                }
                 let order = if q.newest_first { "DESC" } else { "ASC" };
                 let sql = format!(
                     "SELECT seq, body, hash FROM audit_log WHERE seq > $1 \

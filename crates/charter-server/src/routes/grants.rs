@@ -94,27 +94,23 @@ impl Visibility {
         if self.all {
             return Ok(true);
         }
-        if self.approver {
-            if let Some(doc) = state
+        if self.approver
+            && let Some(doc) = state
                 .store
                 .get(Kind::Partner, grant.partner.as_str())
                 .await?
-            {
-                if Versioned::<Partner>::from_doc(&doc)?
-                    .value
-                    .owners
-                    .contains(&self.me)
-                {
-                    return Ok(true);
-                }
-            }
+            && Versioned::<Partner>::from_doc(&doc)?
+                .value
+                .owners
+                .contains(&self.me)
+        {
+            return Ok(true);
         }
-        if self.api_owner {
-            if let Some(doc) = state.store.get(Kind::Api, grant.api.as_str()).await? {
-                if Versioned::<Api>::from_doc(&doc)?.value.owner == self.me {
-                    return Ok(true);
-                }
-            }
+        if self.api_owner
+            && let Some(doc) = state.store.get(Kind::Api, grant.api.as_str()).await?
+            && Versioned::<Api>::from_doc(&doc)?.value.owner == self.me
+        {
+            return Ok(true);
         }
         Ok(false)
     }

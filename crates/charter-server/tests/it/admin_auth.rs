@@ -1,0 +1,96 @@
+//! Principals and their tokens: issue, use, rotate, disable, expire; failed authentication
+//! is audited and rate-limited.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::both_backends;
+use crate::harness::{ADMIN_TOKEN, TestApp};
+
+both_backends! {
+    async fn token_lifecycle(app: TestApp) {
+        let (id, token) = app.principal("auditor-1", &["auditor"]).await;
+        assert!(token.starts_with("chp_") && token.len() > 40);
+        let (s, me) = app.get(&format!("/v1/principals/{id}"), &token).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(me["roles"], json!(["auditor"]));
+        assert!(me.get("token").is_none(), "a read never shows a token");
+
+        // Rotation: the old token stops at once, the new one works.
+        let (s, rotated) = app.post(&format!("/v1/principals/{id}/rotate"), &token, json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{rotated}");
+        let new_token = rotated["token"].as_str().unwrap().to_owned();
+        assert_ne!(new_token, token);
+        assert_eq!(app.get("/v1/grants", &token).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.get("/v1/grants", &new_token).await.0, StatusCode::OK);
+
+        // Tokens expire (default 90 days), by the injected clock.
+        app.clock.advance(jiff::SignedDuration::from_hours(24 * 91));
+        let (s, body) = app.get("/v1/grants", &new_token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "unauthorized");
+    }
+
+    async fn disabled_principal_is_refused(app: TestApp) {
+        let (id, token) = app.principal("steward-1", &["steward"]).await;
+        assert_eq!(app.get("/v1/grants", &token).await.0, StatusCode::OK);
+        let (s, p) = app.post(&format!("/v1/principals/{id}/disable"), ADMIN_TOKEN, json!({ "reason": "left the company" })).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert_eq!(p["disabled"], true);
+        assert_eq!(app.get("/v1/grants", &token).await.0, StatusCode::UNAUTHORIZED);
+        // Disabling twice is a conflict; nobody disables themselves.
+        let (s, _) = app.post(&format!("/v1/principals/{id}/disable"), ADMIN_TOKEN, json!({ "reason": "again" })).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        let (_, admins) = app.get("/v1/principals", ADMIN_TOKEN).await;
+        let admin_id = admins["items"][0]["id"].as_str().unwrap().to_owned();
+        let (s, _) = app.post(&format!("/v1/principals/{admin_id}/disable"), ADMIN_TOKEN, json!({ "reason": "oops" })).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+    }
+
+    async fn failed_authentication_is_audited_and_rate_limited(app: TestApp) {
+        let before = app.audit_count().await;
+        let (s, body) = app.get("/v1/grants", "chp_not-a-real-token").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert!(!body.to_string().contains("chp_not-a-real-token"), "the token is never echoed");
+        let (s, _) = app.call(Method::GET, "/v1/grants", None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.audit_count().await, before + 2);
+        let (_, page) = app.get("/v1/audit?action=auth.failed", ADMIN_TOKEN).await;
+        let items = page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0]["record"]["details"]["source"], "127.0.0.1");
+        assert!(!page.to_string().contains("chp_not-a-real-token"), "the token is never audited");
+
+        // 20 failures a minute per address, then 429 with Retry-After, even for a good token.
+        for _ in 0..18 {
+            assert_eq!(app.get("/v1/grants", "chp_wrong").await.0, StatusCode::UNAUTHORIZED);
+        }
+        let resp = app.http.get(format!("{}/v1/grants", app.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(resp.headers().get("retry-after").is_some());
+        let (_, page) = app.get_as_system("/v1/audit?action=auth.rate_limited").await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    }
+}
+
+impl TestApp {
+    /// Reads through the store directly (the caller's address is rate-limited).
+    async fn get_as_system(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        let action = path.split("action=").nth(1).unwrap_or_default().to_owned();
+        let rows = self
+            .state
+            .store
+            .audit_query(&charter_store::AuditQuery {
+                action: Some(action),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let items: Vec<_> = rows
+            .iter()
+            .map(|r| serde_json::json!({ "seq": r.seq }))
+            .collect();
+        (StatusCode::OK, serde_json::json!({ "items": items }))
+    }
+}

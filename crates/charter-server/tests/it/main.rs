@@ -1,0 +1,13 @@
+//! Integration tests of the control plane over real HTTP on loopback. Every test runs twice,
+//! once per backend (`sqlite` and `postgres` modules), each with its own fresh database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod admin_auth;
+mod apis_partners;
+mod audit_chain;
+mod bad_input;
+mod grants;
+mod listeners;
+mod role_matrix;
