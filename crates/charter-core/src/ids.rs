@@ -97,6 +97,8 @@ id_type!(/// A partner organisation.
     PartnerId, "prt_", "partner");
 id_type!(/// A grant: one partner's access path to one API.
     GrantId, "grt_", "grant");
+id_type!(/// A credential of a grant.
+    CredentialId, "crd_", "credential");
 
 #[cfg(test)]
 mod tests {

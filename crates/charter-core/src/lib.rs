@@ -6,6 +6,8 @@
 //! identifier is built from randomness the caller supplies.
 
 pub mod clock;
+pub mod credential;
+pub mod decision;
 pub mod error;
 pub mod grant;
 pub mod ids;
@@ -13,6 +15,7 @@ pub mod model;
 pub mod values;
 
 pub use clock::Clock;
+pub use credential::{Credential, CredentialId, CredentialKind, CredentialStatus};
 pub use error::DomainError;
 pub use ids::{ApiId, GrantId, IdError, PartnerId, PrincipalId};
 pub use model::{

@@ -37,15 +37,16 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Counts failed authentications per source address in one-minute windows.
-pub struct FailureLimiter {
+/// Counts failed authentications per key (a source address, a client id) in one-minute
+/// windows.
+pub struct FailureLimiter<K = IpAddr> {
     per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    windows: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
 const WINDOW: Duration = Duration::from_secs(60);
 
-impl FailureLimiter {
+impl<K: std::hash::Hash + Eq> FailureLimiter<K> {
     pub fn new(per_minute: u32) -> Self {
         Self {
             per_minute,
@@ -54,9 +55,9 @@ impl FailureLimiter {
     }
 
     /// Seconds to wait if the address is over its limit.
-    fn blocked(&self, ip: IpAddr) -> Option<u64> {
+    pub fn blocked(&self, key: K) -> Option<u64> {
         let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let (start, count) = windows.get(&ip)?;
+        let (start, count) = windows.get(&key)?;
         let elapsed = start.elapsed();
         (elapsed < WINDOW && *count >= self.per_minute).then(|| (WINDOW - elapsed).as_secs().max(1))
     }
@@ -70,12 +71,12 @@ impl FailureLimiter {
     }
 
     /// Records a failure; returns whether this one tripped the limit.
-    fn fail(&self, ip: IpAddr) -> bool {
+    pub fn fail(&self, key: K) -> bool {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() > 10_000 {
             windows.retain(|_, (start, _)| start.elapsed() < WINDOW);
         }
-        let entry = windows.entry(ip).or_insert((Instant::now(), 0));
+        let entry = windows.entry(key).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= WINDOW {
             *entry = (Instant::now(), 0);
         }

@@ -74,6 +74,21 @@ impl Config {
         }
     }
 
+    /// The issuer URL: `--issuer`, else `http(s)://<listen address>`; no trailing slash.
+    pub fn issuer_url(&self) -> String {
+        match &self.issuer {
+            Some(i) => i.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", self.listen)
+            }
+        }
+    }
+
     /// Refuses plaintext on a non-loopback address unless `insecure_http` is set, and a
     /// certificate without its key (or the reverse).
     pub fn check_transport(&self) -> anyhow::Result<()> {

@@ -10,7 +10,10 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod keyring;
 pub mod listen;
+pub mod live;
+pub mod oauth;
 pub mod routes;
 pub mod state;
 
@@ -72,23 +75,64 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Shared state over an open store: starts the audit writer.
-pub fn app_state(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Shared {
+/// Shared state over an open store: starts the audit writer, loads the live view and the
+/// signing keys (creating them on first start).
+pub async fn app_state(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    master: charter_auth::keys::MasterKey,
+) -> anyhow::Result<Shared> {
     let writer = AuditWriter::spawn(store.clone(), WriterConfig::default());
-    Arc::new(AppState {
+    let live = live::Live::load(store.as_ref())
+        .await
+        .context("loading the live view")?;
+    let state = Arc::new(AppState {
         auth_limiter: auth::FailureLimiter::new(settings.auth_failures_per_minute),
+        live,
+        keys: keyring::KeyRing::new(master),
+        oauth: oauth::OAuthState::default(),
         store,
         writer,
         clock,
         settings,
         metrics: metrics_handle(),
         last_id: std::sync::Mutex::new((0, 0)),
-    })
+    });
+    state
+        .keys
+        .load(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))?;
+    Ok(state)
+}
+
+/// The master key: `CHARTER_MASTER_KEY` (base64) if set, else `data_dir/master.key`
+/// (created with mode 0600 on first start).
+pub fn master_key(
+    data_dir: &Path,
+    env: Option<&str>,
+) -> anyhow::Result<charter_auth::keys::MasterKey> {
+    use charter_auth::keys::MasterKey;
+    if let Some(b64) = env {
+        return MasterKey::from_base64(b64.trim())
+            .map_err(|e| anyhow::anyhow!("CHARTER_MASTER_KEY: {e}"));
+    }
+    let path = data_dir.join("master.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return MasterKey::from_base64(text.trim())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    let key = MasterKey::generate();
+    write_secret_file(&path, key.to_base64().expose())?;
+    Ok(key)
 }
 
 /// The control-plane router and its OpenAPI description.
 pub fn control_router(state: Shared) -> Router {
-    use routes::{apis, audit, grants, ops, partners, principals};
+    use routes::{apis, audit, credentials, grants, keys, ops, partners, principals};
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(principals::create, principals::list))
         .routes(routes!(principals::get))
@@ -104,6 +148,12 @@ pub fn control_router(state: Shared) -> Router {
         .routes(routes!(grants::suspend))
         .routes(routes!(grants::resume))
         .routes(routes!(grants::revoke))
+        .routes(routes!(credentials::issue, credentials::list_for_grant))
+        .routes(routes!(credentials::get))
+        .routes(routes!(credentials::rotate))
+        .routes(routes!(credentials::revoke))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(keys::list))
         .routes(routes!(audit::query))
         .routes(routes!(audit::verify))
         .routes(routes!(ops::healthz))
@@ -120,6 +170,17 @@ pub fn control_router(state: Shared) -> Router {
                 async move { axum::Json(spec.as_ref().clone()) }
             }),
         )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            axum::routing::get(oauth::metadata),
+        )
+        .route(oauth::JWKS_PATH, axum::routing::get(oauth::jwks))
+        .route(oauth::TOKEN_PATH, axum::routing::post(oauth::token))
+        .route(
+            oauth::INTROSPECT_PATH,
+            axum::routing::post(oauth::introspect),
+        )
+        .route(oauth::REVOKE_PATH, axum::routing::post(oauth::revoke))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::Malformed("method not allowed on this route".into())
@@ -263,9 +324,14 @@ pub async fn start(
         .context("opening the database")?;
     let settings = Settings {
         principal_token_days: config.principal_token_days,
+        issuer: config.issuer_url(),
         ..Settings::default()
     };
-    let state = app_state(store, clock, settings);
+    let master = master_key(
+        &config.data_dir,
+        std::env::var("CHARTER_MASTER_KEY").ok().as_deref(),
+    )?;
+    let state = app_state(store, clock, settings, master).await?;
     let bootstrap = bootstrap_admin(&state, &config.data_dir, env_admin_token).await?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(listen::tls_acceptor(c, k)?),

@@ -16,6 +16,10 @@ use crate::error::{ApiError, ApiResult};
 /// Settings the admin API enforces.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// This deployment's issuer URL (no trailing slash); every OAuth URL is under it.
+    pub issuer: String,
+    /// Default maximum age of a credential.
+    pub credential_max_age_days: u32,
     /// Lifetime of a principal's bearer token.
     pub principal_token_days: i64,
     /// Failed admin authentications allowed per source address per minute.
@@ -25,6 +29,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            issuer: "http://127.0.0.1:7600".into(),
+            credential_max_age_days: charter_core::credential::DEFAULT_MAX_AGE_DAYS,
             principal_token_days: 90,
             auth_failures_per_minute: 20,
         }
@@ -33,6 +39,9 @@ impl Default for Settings {
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub live: crate::live::Live,
+    pub keys: crate::keyring::KeyRing,
+    pub oauth: crate::oauth::OAuthState,
     pub writer: AuditWriter,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
@@ -99,9 +108,21 @@ impl AppState {
         }
     }
 
-    /// Writes a unit (object changes and their audit records) and waits until it is durable.
+    /// Writes a unit (object changes and their audit records), waits until it is durable,
+    /// and applies it to the live view.
     pub async fn write(&self, unit: Unit) -> ApiResult<Vec<u64>> {
-        Ok(self.writer.submit(unit).await?)
+        let docs: Vec<_> = unit
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Insert(d) | Op::Update(d) => d.clone(),
+            })
+            .collect();
+        let seqs = self.writer.submit(unit).await?;
+        for doc in &docs {
+            self.live.apply(doc);
+        }
+        Ok(seqs)
     }
 
     /// Creates an object with its audit record.

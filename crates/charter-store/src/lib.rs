@@ -18,7 +18,7 @@ mod writer;
 
 use async_trait::async_trait;
 pub use charter_evidence::{AuditRecord, ChainHead, StoredRecord};
-pub use record::{Kind, Record, Versioned};
+pub use record::{CredentialRecord, Kind, Record, Verifier, Versioned};
 pub use sql::{PostgresStore, SqliteStore};
 pub use writer::{AuditWriter, WriterConfig};
 

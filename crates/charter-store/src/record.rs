@@ -1,7 +1,7 @@
 //! Typed objects over the document table: which kind a domain type is stored as, and the
 //! columns derived from it.
 
-use charter_core::{Api, Grant, Partner, Principal};
+use charter_core::{Api, Credential, Grant, Partner, Principal};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -14,6 +14,9 @@ pub enum Kind {
     Api,
     Partner,
     Grant,
+    Credential,
+    SigningKey,
+    RevokedToken,
 }
 
 impl Kind {
@@ -23,8 +26,21 @@ impl Kind {
             Self::Api => "api",
             Self::Partner => "partner",
             Self::Grant => "grant",
+            Self::Credential => "credential",
+            Self::SigningKey => "signing_key",
+            Self::RevokedToken => "revoked_token",
         }
     }
+
+    pub const ALL: [Kind; 7] = [
+        Kind::Principal,
+        Kind::Api,
+        Kind::Partner,
+        Kind::Grant,
+        Kind::Credential,
+        Kind::SigningKey,
+        Kind::RevokedToken,
+    ];
 }
 
 /// A domain type kept in the store.
@@ -160,5 +176,52 @@ impl Record for Grant {
     }
     fn status(&self) -> Option<String> {
         Some(self.status.as_str().to_owned())
+    }
+}
+
+/// How one credential version is checked: the keyed hash of a secret, or a public JWK.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Verifier {
+    pub version: u32,
+    pub secret_hash: Option<String>,
+    /// The registered public JWK, as JSON text.
+    pub public_jwk: Option<String>,
+}
+
+/// A credential as stored: its public record and, beside it, its verifiers (never part of a
+/// reply or an audit record).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CredentialRecord {
+    pub credential: Credential,
+    pub verifiers: Vec<Verifier>,
+}
+
+impl CredentialRecord {
+    /// The verifiers of the versions that may be tried now.
+    pub fn live_verifiers(&self, now: jiff::Timestamp) -> impl Iterator<Item = &Verifier> {
+        let live: Vec<u32> = self
+            .credential
+            .live_versions(now)
+            .map(|v| v.version)
+            .collect();
+        self.verifiers
+            .iter()
+            .filter(move |v| live.contains(&v.version))
+    }
+}
+
+impl Record for CredentialRecord {
+    const KIND: Kind = Kind::Credential;
+    fn id(&self) -> &str {
+        self.credential.id.as_str()
+    }
+    fn lookup(&self) -> Option<String> {
+        Some(self.credential.client_id.clone())
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.credential.grant.to_string())
+    }
+    fn status(&self) -> Option<String> {
+        status_str(&self.credential.status)
     }
 }

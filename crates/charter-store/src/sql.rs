@@ -25,9 +25,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] =
 const DOC_COLUMNS: &str = "id, kind, name, lookup, parent, status, body, version";
 
 fn kind_from(s: &str) -> Option<Kind> {
-    [Kind::Principal, Kind::Api, Kind::Partner, Kind::Grant]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+    Kind::ALL.into_iter().find(|k| k.as_str() == s)
 }
 
 /// The embedded default: one SQLite file in WAL mode.

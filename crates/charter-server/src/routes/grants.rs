@@ -72,7 +72,7 @@ pub struct GrantQuery {
 }
 
 /// Who may see a grant: readers of everything, the owner of its API, an owner of its partner.
-struct Visibility {
+pub(crate) struct Visibility {
     all: bool,
     api_owner: bool,
     approver: bool,
@@ -80,7 +80,7 @@ struct Visibility {
 }
 
 impl Visibility {
-    fn of(caller: &Caller) -> ApiResult<Self> {
+    pub(crate) fn of(caller: &Caller) -> ApiResult<Self> {
         caller.require(&[Role::Auditor, Role::Steward, Role::ApiOwner, Role::Approver])?;
         Ok(Self {
             all: caller.reads_all(),
@@ -90,7 +90,7 @@ impl Visibility {
         })
     }
 
-    async fn sees(&self, state: &AppState, grant: &Grant) -> ApiResult<bool> {
+    pub(crate) async fn sees(&self, state: &AppState, grant: &Grant) -> ApiResult<bool> {
         if self.all {
             return Ok(true);
         }

@@ -4,7 +4,9 @@
 
 pub mod apis;
 pub mod audit;
+pub mod credentials;
 pub mod grants;
+pub mod keys;
 pub mod ops;
 pub mod partners;
 pub mod principals;

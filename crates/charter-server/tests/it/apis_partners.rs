@@ -113,7 +113,7 @@ both_backends! {
         }
         let (s, v) = app.get("/v1/audit/verify", ADMIN_TOKEN).await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        // bootstrap + principal + 64 partners
-        assert_eq!(v["records"], 66);
+        // signing keys + bootstrap + principal + 64 partners
+        assert_eq!(v["records"], 67);
     }
 }

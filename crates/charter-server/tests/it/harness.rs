@@ -111,12 +111,19 @@ impl TestApp {
             .await
             .unwrap();
         let clock = Arc::new(ManualClock::new("2026-11-30T10:00:00Z".parse().unwrap()));
-        let state = app_state(store, clock.clone(), Settings::default());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let settings = Settings {
+            issuer: format!("http://{addr}"),
+            ..Settings::default()
+        };
+        let master = charter_server::master_key(dir.path(), None).unwrap();
+        let state = app_state(store, clock.clone(), settings, master)
+            .await
+            .unwrap();
         bootstrap_admin(&state, dir.path(), Some(ADMIN_TOKEN))
             .await
             .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(charter_server::listen::serve(
             listener,

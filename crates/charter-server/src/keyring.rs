@@ -1,0 +1,229 @@
+//! Signing keys for access tokens: Ed25519, sealed at rest under the master key, and rotated
+//! so that verifiers always know a key before it signs and after it stops signing. At any
+//! time there is one `active` key (signs), one `next` key (published, signs after the next
+//! rotation) and any `retired` keys still published until every token they signed has
+//! expired.
+
+use std::sync::{Arc, RwLock};
+
+use charter_auth::jwk::PublicJwk;
+use charter_auth::keys::{KeySet, MasterKey, SealedKey, SigningKey};
+use charter_auth::secret::SecretHasher;
+use charter_core::grant::MAX_TOKEN_TTL_SECONDS;
+use charter_store::{Kind, ListFilter, Op, Record, Unit, Versioned};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Next,
+    Active,
+    Retired,
+}
+
+/// A signing key as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub kid: String,
+    pub status: KeyStatus,
+    pub sealed: SealedKey,
+    pub public_jwk: PublicJwk,
+    pub created_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+    pub retired_at: Option<Timestamp>,
+    /// A retired key stays in the JWKS until then.
+    pub publish_until: Option<Timestamp>,
+}
+
+impl Record for KeyRecord {
+    const KIND: Kind = Kind::SigningKey;
+    fn id(&self) -> &str {
+        &self.kid
+    }
+    fn status(&self) -> Option<String> {
+        Some(
+            match self.status {
+                KeyStatus::Next => "next",
+                KeyStatus::Active => "active",
+                KeyStatus::Retired => "retired",
+            }
+            .to_owned(),
+        )
+    }
+}
+
+/// The keys in use now.
+pub struct KeyState {
+    pub signing: SigningKey,
+    pub keyset: KeySet,
+    pub records: Vec<Versioned<KeyRecord>>,
+}
+
+pub struct KeyRing {
+    master: MasterKey,
+    pub secrets: SecretHasher,
+    current: RwLock<Option<Arc<KeyState>>>,
+}
+
+fn new_kid() -> String {
+    let b: [u8; 13] = rand::random();
+    format!("key_{}", hex::encode(b))
+}
+
+impl KeyRing {
+    pub fn new(master: MasterKey) -> Self {
+        let secrets = SecretHasher::new(master.derive("charter client-secret hmac v1"));
+        Self {
+            master,
+            secrets,
+            current: RwLock::new(None),
+        }
+    }
+
+    /// The keys in use; fails closed (503) if none are loaded.
+    pub fn current(&self) -> ApiResult<Arc<KeyState>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| ApiError::Unavailable("no signing key is loaded".into()))
+    }
+
+    fn fresh(&self, status: KeyStatus, now: Timestamp) -> ApiResult<KeyRecord> {
+        let key = SigningKey::generate(new_kid())
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))?;
+        let sealed = key
+            .seal(&self.master)
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))?;
+        Ok(KeyRecord {
+            kid: key.kid().to_owned(),
+            status,
+            sealed,
+            public_jwk: key.public_jwk(),
+            created_at: now,
+            activated_at: (status == KeyStatus::Active).then_some(now),
+            retired_at: None,
+            publish_until: None,
+        })
+    }
+
+    /// Loads the keys from the store, creating an active and a next key on first start.
+    pub async fn load(&self, state: &AppState) -> ApiResult<()> {
+        let mut records = self.read_all(state).await?;
+        if !records.iter().any(|r| r.value.status == KeyStatus::Active) {
+            let now = state.now();
+            let active = self.fresh(KeyStatus::Active, now)?;
+            let next = self.fresh(KeyStatus::Next, now)?;
+            let rec = state.record(
+                "system",
+                "key.create",
+                &active.kid,
+                Some("first start".into()),
+                json!({ "active": active.kid, "next": next.kid }),
+            );
+            state
+                .write(Unit {
+                    ops: vec![
+                        Op::Insert(Versioned::new_doc(&active, None)),
+                        Op::Insert(Versioned::new_doc(&next, None)),
+                    ],
+                    audit: vec![rec],
+                })
+                .await?;
+            records = self.read_all(state).await?;
+        }
+        self.install(records, state.now())
+    }
+
+    async fn read_all(&self, state: &AppState) -> ApiResult<Vec<Versioned<KeyRecord>>> {
+        let docs = state
+            .store
+            .list(Kind::SigningKey, &ListFilter::default(), None, 1000)
+            .await?;
+        docs.iter().map(|d| Ok(Versioned::from_doc(d)?)).collect()
+    }
+
+    fn install(&self, records: Vec<Versioned<KeyRecord>>, now: Timestamp) -> ApiResult<()> {
+        let active = records
+            .iter()
+            .find(|r| r.value.status == KeyStatus::Active)
+            .ok_or_else(|| ApiError::Unavailable("no active signing key".into()))?;
+        let signing = SigningKey::unseal(&active.value.sealed, &self.master).map_err(|e| {
+            ApiError::Unexpected(anyhow::anyhow!(
+                "the active signing key cannot be unsealed (wrong master key?): {e}"
+            ))
+        })?;
+        let published = records
+            .iter()
+            .filter(|r| {
+                r.value.status != KeyStatus::Retired
+                    || r.value.publish_until.is_some_and(|t| t > now)
+            })
+            .map(|r| r.value.public_jwk.clone());
+        let keyset =
+            KeySet::new(published).map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(KeyState {
+            signing,
+            keyset,
+            records,
+        }));
+        Ok(())
+    }
+
+    /// Rotates: the next key starts signing, the active one retires (still published until
+    /// every token it signed has expired), and a new next key is published.
+    pub async fn rotate(&self, state: &AppState, actor: &str) -> ApiResult<serde_json::Value> {
+        let now = state.now();
+        let records = self.read_all(state).await?;
+        let mut ops = Vec::new();
+        let mut retired = Vec::new();
+        let mut promoted = None;
+        for r in &records {
+            match r.value.status {
+                KeyStatus::Active => {
+                    let mut v = r.value.clone();
+                    v.status = KeyStatus::Retired;
+                    v.retired_at = Some(now);
+                    v.publish_until = Some(
+                        now + SignedDuration::from_secs(i64::from(MAX_TOKEN_TTL_SECONDS) + 300),
+                    );
+                    retired.push(v.kid.clone());
+                    ops.push(Op::Update(r.next_doc(&v)));
+                }
+                KeyStatus::Next if promoted.is_none() => {
+                    let mut v = r.value.clone();
+                    v.status = KeyStatus::Active;
+                    v.activated_at = Some(now);
+                    promoted = Some(v.kid.clone());
+                    ops.push(Op::Update(r.next_doc(&v)));
+                }
+                _ => {}
+            }
+        }
+        let Some(promoted) = promoted else {
+            return Err(ApiError::Conflict("there is no next key to promote".into()));
+        };
+        let next = self.fresh(KeyStatus::Next, now)?;
+        let details = json!({ "active": promoted, "retired": retired, "next": next.kid });
+        ops.push(Op::Insert(Versioned::new_doc(&next, None)));
+        let rec = state.record(actor, "key.rotate", &promoted, None, details.clone());
+        state
+            .write(Unit {
+                ops,
+                audit: vec![rec],
+            })
+            .await?;
+        self.install(self.read_all(state).await?, now)?;
+        Ok(details)
+    }
+
+    /// Re-reads the keys (another node may have rotated them).
+    pub async fn reload(&self, state: &AppState) -> ApiResult<()> {
+        self.install(self.read_all(state).await?, state.now())
+    }
+}

@@ -1,0 +1,192 @@
+//! The live view: APIs, partners, grants, credentials and revoked token ids held in memory,
+//! so the token endpoint, introspection and (later) the gateway decide without a database
+//! round trip. Loaded at start; every write this process commits is applied to it before
+//! the writer's caller continues, so a revocation is visible to the very next request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use charter_core::{Api, Grant, Partner};
+use charter_store::{
+    CredentialRecord, Doc, Kind, ListFilter, Record, Store, StoreError, Versioned,
+};
+
+/// A revoked token id and when its token would have expired anyway (then it is forgotten).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct RevokedToken {
+    pub id: String,
+    pub jti: String,
+    pub exp: i64,
+}
+
+impl Record for RevokedToken {
+    const KIND: Kind = Kind::RevokedToken;
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn lookup(&self) -> Option<String> {
+        Some(self.jti.clone())
+    }
+}
+
+#[derive(Default)]
+struct Maps {
+    apis: HashMap<String, Arc<Api>>,
+    api_by_audience: HashMap<String, String>,
+    partners: HashMap<String, Arc<Partner>>,
+    grants: HashMap<String, Arc<Grant>>,
+    credentials: HashMap<String, Arc<CredentialRecord>>,
+    revoked: HashMap<String, i64>,
+}
+
+#[derive(Default)]
+pub struct Live {
+    maps: RwLock<Maps>,
+}
+
+fn parse<T: Record>(doc: &Doc) -> Option<T> {
+    match Versioned::<T>::from_doc(doc) {
+        Ok(v) => Some(v.value),
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable object skipped in the live view");
+            None
+        }
+    }
+}
+
+impl Live {
+    /// Reads every API, partner, grant, credential and revoked token id from the store.
+    pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
+        let live = Self::default();
+        for kind in [
+            Kind::Api,
+            Kind::Partner,
+            Kind::Grant,
+            Kind::Credential,
+            Kind::RevokedToken,
+        ] {
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .list(kind, &ListFilter::default(), after.as_deref(), 1000)
+                    .await?;
+                for doc in &page {
+                    live.apply(doc);
+                }
+                match page.last() {
+                    Some(last) if page.len() == 1000 => after = Some(last.id.clone()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(live)
+    }
+
+    /// Applies a committed write.
+    pub fn apply(&self, doc: &Doc) {
+        let mut m = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        match doc.kind {
+            Kind::Api => {
+                if let Some(api) = parse::<Api>(doc) {
+                    m.api_by_audience.retain(|_, id| id != api.id.as_str());
+                    m.api_by_audience
+                        .insert(api.audience.to_string(), api.id.to_string());
+                    m.apis.insert(doc.id.clone(), Arc::new(api));
+                }
+            }
+            Kind::Partner => {
+                if let Some(p) = parse::<Partner>(doc) {
+                    m.partners.insert(doc.id.clone(), Arc::new(p));
+                }
+            }
+            Kind::Grant => {
+                if let Some(g) = parse::<Grant>(doc) {
+                    m.grants.insert(doc.id.clone(), Arc::new(g));
+                }
+            }
+            Kind::Credential => {
+                if let Some(c) = parse::<CredentialRecord>(doc) {
+                    m.credentials
+                        .insert(c.credential.client_id.clone(), Arc::new(c));
+                }
+            }
+            Kind::RevokedToken => {
+                if let Some(r) = parse::<RevokedToken>(doc) {
+                    m.revoked.insert(r.jti, r.exp);
+                }
+            }
+            Kind::Principal | Kind::SigningKey => {}
+        }
+    }
+
+    pub fn api(&self, id: &str) -> Option<Arc<Api>> {
+        self.maps
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .apis
+            .get(id)
+            .cloned()
+    }
+
+    pub fn api_by_audience(&self, audience: &str) -> Option<Arc<Api>> {
+        let m = self.maps.read().unwrap_or_else(|p| p.into_inner());
+        m.api_by_audience
+            .get(audience)
+            .and_then(|id| m.apis.get(id))
+            .cloned()
+    }
+
+    pub fn partner(&self, id: &str) -> Option<Arc<Partner>> {
+        self.maps
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .partners
+            .get(id)
+            .cloned()
+    }
+
+    pub fn grant(&self, id: &str) -> Option<Arc<Grant>> {
+        self.maps
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .grants
+            .get(id)
+            .cloned()
+    }
+
+    pub fn credential(&self, client_id: &str) -> Option<Arc<CredentialRecord>> {
+        self.maps
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .credentials
+            .get(client_id)
+            .cloned()
+    }
+
+    /// Every credential of a partner (for offboarding checks and tests).
+    pub fn credentials_of_partner(&self, partner: &str) -> Vec<Arc<CredentialRecord>> {
+        let m = self.maps.read().unwrap_or_else(|p| p.into_inner());
+        m.credentials
+            .values()
+            .filter(|c| c.credential.partner.as_str() == partner)
+            .cloned()
+            .collect()
+    }
+
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.maps
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .revoked
+            .contains_key(jti)
+    }
+
+    /// Forgets revoked ids whose tokens have expired anyway.
+    pub fn prune_revoked(&self, now: i64) {
+        self.maps
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .revoked
+            .retain(|_, exp| *exp > now - 300);
+    }
+}
