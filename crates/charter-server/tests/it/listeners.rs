@@ -31,6 +31,9 @@ both_backends! {
             ("/v1/grants/{id}/approvals", "post"), ("/v1/grants/{id}/suspend", "post"),
             ("/v1/grants/{id}/resume", "post"), ("/v1/grants/{id}/revoke", "post"),
             ("/v1/audit", "get"), ("/v1/audit/verify", "get"),
+            ("/v1/grants/{id}/credentials", "post"), ("/v1/grants/{id}/credentials", "get"),
+            ("/v1/credentials/{id}", "get"), ("/v1/credentials/{id}/rotate", "post"),
+            ("/v1/credentials/{id}/revoke", "post"), ("/v1/keys/rotate", "post"), ("/v1/keys", "get"),
             ("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"),
         ] {
             assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "openapi lacks {method} {path}");

@@ -10,4 +10,5 @@ mod audit_chain;
 mod bad_input;
 mod grants;
 mod listeners;
+mod oauth;
 mod role_matrix;

@@ -57,6 +57,10 @@ both_backends! {
         let (target, _) = app.principal("target", &["auditor"]).await;
         let grant = w.pending_grant(&app).await;
         let lifecycle_grant = w.active_grant(&app).await;
+        let cred_grant = w.active_grant(&app).await;
+        let (s, cred) = app.post(&format!("/v1/grants/{cred_grant}/credentials"), &w.steward.1, json!({ "kind": "client_secret" })).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let cred = cred["id"].as_str().unwrap().to_owned();
         let mut api_body = orders_api("orders", "https://api.example.com/orders");
         api_body["owner"] = json!(w.owner.0);
         let mut new_api = orders_api("orders-matrix", "https://api.example.com/matrix");
@@ -87,6 +91,13 @@ both_backends! {
             case(Method::POST, format!("/v1/grants/{lifecycle_grant}/suspend"), Some(reason.clone()), &["admin", "steward"]),
             case(Method::POST, format!("/v1/grants/{lifecycle_grant}/resume"), Some(reason.clone()), &["admin", "steward"]),
             case(Method::POST, format!("/v1/grants/{lifecycle_grant}/revoke"), Some(reason), &["admin", "steward"]),
+            case(Method::POST, format!("/v1/grants/{cred_grant}/credentials"), Some(json!({ "kind": "client_secret" })), &["admin", "steward"]),
+            case(Method::GET, format!("/v1/grants/{cred_grant}/credentials"), None, READERS),
+            case(Method::GET, format!("/v1/credentials/{cred}"), None, READERS),
+            case(Method::POST, format!("/v1/credentials/{cred}/rotate"), Some(json!({ "overlap_seconds": 60 })), &["admin", "steward"]),
+            case(Method::POST, format!("/v1/credentials/{cred}/revoke"), Some(json!({ "reason": "matrix" })), &["admin", "steward"]),
+            case(Method::POST, "/v1/keys/rotate".into(), None, &["admin"]),
+            case(Method::GET, "/v1/keys".into(), None, &["admin", "auditor"]),
             case(Method::GET, "/v1/audit".into(), None, &["admin", "steward", "auditor"]),
             case(Method::GET, "/v1/audit/verify".into(), None, READERS),
         ];
