@@ -1,1 +1,145 @@
-fn main() {}
+//! `charter`: one binary for running Charter (`serve`, `demo`) and for talking to a running
+//! control plane through its admin API (`principal`, `api`, `partner`, `grant`, `audit`).
+//!
+//! This file holds the command-line grammar and the dispatch; each verb lives in its own
+//! module. Every failure leaves as one `error: …` line on stderr and exit code 1 (2 for a
+//! broken audit chain).
+
+mod client;
+mod commands;
+mod demo;
+mod serve;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "charter",
+    version,
+    about = "Charter: governed partner access to your APIs",
+    long_about = "Charter: governed partner access to your APIs.\n\n\
+        `charter serve` runs the control plane and gateway; `charter demo` runs a seeded demo \
+        world. The other verbs talk to a running control plane's admin API with the token in \
+        CHARTER_TOKEN (or --token-file)."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options of the admin-API client, accepted before or after any verb.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Base URL of the control plane's admin API.
+    #[arg(
+        long,
+        global = true,
+        env = "CHARTER_SERVER",
+        default_value = "http://127.0.0.1:7600",
+        value_name = "URL",
+        help_heading = "Admin API client"
+    )]
+    pub server: String,
+    /// Read the bearer token from this file instead of CHARTER_TOKEN.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Admin API client"
+    )]
+    pub token_file: Option<PathBuf>,
+    /// Print the server's JSON reply (pretty) instead of a table.
+    #[arg(long, global = true, help_heading = "Admin API client")]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run Charter: control plane and/or gateway.
+    Serve(Box<serve::ServeArgs>),
+    /// Run a seeded demo world (Charter, a demo upstream, partners and grants) until Ctrl-C.
+    Demo(demo::DemoArgs),
+    /// Principals: who may call the admin API, with which roles.
+    #[command(subcommand)]
+    Principal(commands::principal::PrincipalCmd),
+    /// APIs: publish and republish APIs and their operations.
+    #[command(subcommand)]
+    Api(commands::api::ApiCmd),
+    /// Partners: external organisations, their regions and business owners.
+    #[command(subcommand)]
+    Partner(commands::partner::PartnerCmd),
+    /// Grants: request, approve, suspend, resume and revoke partner access.
+    #[command(subcommand)]
+    Grant(commands::grant::GrantCmd),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging("info");
+            serve::run(*args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            init_logging("warn");
+            demo::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Principal(cmd) => commands::principal::run(&cli.global, cmd).await,
+        Command::Api(cmd) => commands::api::run(&cli.global, cmd).await,
+        Command::Partner(cmd) => commands::partner::run(&cli.global, cmd).await,
+        Command::Grant(cmd) => commands::grant::run(&cli.global, cmd).await,
+        Command::Audit(cmd) => commands::audit::run(&cli.global, cmd).await,
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `default_filter`).
+fn init_logging(default_filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// An error and its causes on a single line.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,174 @@
+//! Integration tests for the `charter` binary (one test binary): `charter serve` as a real
+//! process, and the admin verbs end to end against it. Ports are always picked fresh.
+
+// clippy.toml exempts `#[test]` functions; the shared helpers here panic on purpose too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_charter");
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A `charter` command with a clean environment.
+pub fn charter() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().stdin(Stdio::null());
+    cmd
+}
+
+/// `charter serve` on fresh loopback ports and a temporary data directory.
+pub struct Server {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub control: String,
+    pub gateway: String,
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let control = format!("127.0.0.1:{}", free_port());
+        let gateway = format!("127.0.0.1:{}", free_port());
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let child = charter()
+            .args(["serve", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen", &control, "--gateway-listen", &gateway])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut server = Self {
+            child,
+            dir,
+            control: format!("http://{control}"),
+            gateway: format!("http://{gateway}"),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    async fn wait_healthy(&mut self) {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("charter serve exited early ({status}):\n{}", self.log());
+            }
+            let ok = http
+                .get(format!("{}/healthz", self.control))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "charter serve did not come up:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        wait_exit(&mut self.child, Duration::from_secs(20)).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits for a process to exit; kills it and fails after `limit`.
+pub async fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process did not exit within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The outcome of one CLI call.
+#[derive(Debug)]
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "command failed: {self:?}");
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.stdout))
+    }
+}
+
+/// Runs `charter ARGS` against `server` with `token` in CHARTER_TOKEN.
+pub fn cli(server: &str, token: Option<&str>, args: &[&str]) -> Out {
+    let mut cmd = charter();
+    cmd.env("CHARTER_SERVER", server).args(args);
+    if let Some(t) = token {
+        cmd.env("CHARTER_TOKEN", t);
+    }
+    let out = cmd.output().unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
