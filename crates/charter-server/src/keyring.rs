@@ -7,7 +7,7 @@
 use std::sync::{Arc, RwLock};
 
 use charter_auth::jwk::PublicJwk;
-use charter_auth::keys::{KeySet, MasterKey, SealedKey, SigningKey};
+use charter_auth::keys::{MasterKey, SealedKey, SigningKey};
 use charter_auth::secret::SecretHasher;
 use charter_core::grant::MAX_TOKEN_TTL_SECONDS;
 use charter_store::{Kind, ListFilter, Op, Record, Unit, Versioned};
@@ -57,10 +57,10 @@ impl Record for KeyRecord {
     }
 }
 
-/// The keys in use now.
+/// The keys in use now (verification keys live in the live view, built from the same
+/// records).
 pub struct KeyState {
     pub signing: SigningKey,
-    pub keyset: KeySet,
     pub records: Vec<Versioned<KeyRecord>>,
 }
 
@@ -137,7 +137,7 @@ impl KeyRing {
                 .await?;
             records = self.read_all(state).await?;
         }
-        self.install(records, state.now())
+        self.install(state, records)
     }
 
     async fn read_all(&self, state: &AppState) -> ApiResult<Vec<Versioned<KeyRecord>>> {
@@ -148,7 +148,7 @@ impl KeyRing {
         docs.iter().map(|d| Ok(Versioned::from_doc(d)?)).collect()
     }
 
-    fn install(&self, records: Vec<Versioned<KeyRecord>>, now: Timestamp) -> ApiResult<()> {
+    fn install(&self, state: &AppState, records: Vec<Versioned<KeyRecord>>) -> ApiResult<()> {
         let active = records
             .iter()
             .find(|r| r.value.status == KeyStatus::Active)
@@ -158,20 +158,12 @@ impl KeyRing {
                 "the active signing key cannot be unsealed (wrong master key?): {e}"
             ))
         })?;
-        let published = records
-            .iter()
-            .filter(|r| {
-                r.value.status != KeyStatus::Retired
-                    || r.value.publish_until.is_some_and(|t| t > now)
-            })
-            .map(|r| r.value.public_jwk.clone());
-        let keyset =
-            KeySet::new(published).map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(KeyState {
-            signing,
-            keyset,
-            records,
-        }));
+        for r in &records {
+            state.live.apply(&Versioned::new_doc(&r.value, None));
+        }
+        state.live.rebuild_keyset(Some(state.now().as_second()));
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(KeyState { signing, records }));
         Ok(())
     }
 
@@ -218,12 +210,12 @@ impl KeyRing {
                 audit: vec![rec],
             })
             .await?;
-        self.install(self.read_all(state).await?, now)?;
+        self.install(state, self.read_all(state).await?)?;
         Ok(details)
     }
 
     /// Re-reads the keys (another node may have rotated them).
     pub async fn reload(&self, state: &AppState) -> ApiResult<()> {
-        self.install(self.read_all(state).await?, state.now())
+        self.install(state, self.read_all(state).await?)
     }
 }

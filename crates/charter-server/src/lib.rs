@@ -12,7 +12,6 @@ pub mod error;
 pub mod extract;
 pub mod keyring;
 pub mod listen;
-pub mod live;
 pub mod oauth;
 pub mod routes;
 pub mod state;
@@ -84,14 +83,18 @@ pub async fn app_state(
     master: charter_auth::keys::MasterKey,
 ) -> anyhow::Result<Shared> {
     let writer = AuditWriter::spawn(store.clone(), WriterConfig::default());
-    let live = live::Live::load(store.as_ref())
-        .await
-        .context("loading the live view")?;
+    let live = Arc::new(
+        charter_gateway::Live::load(store.as_ref())
+            .await
+            .context("loading the live view")?,
+    );
     let state = Arc::new(AppState {
         auth_limiter: auth::FailureLimiter::new(settings.auth_failures_per_minute),
         live,
         keys: keyring::KeyRing::new(master),
         oauth: oauth::OAuthState::default(),
+        verified: Arc::new(charter_gateway::VerifiedTokens::default()),
+        replay: Arc::new(charter_gateway::ReplayCache::default()),
         store,
         writer,
         clock,
@@ -190,12 +193,31 @@ pub fn control_router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// The gateway listener's router. Enforcement arrives with the gateway; until then it
-/// answers liveness only, and everything else is 404.
-pub fn gateway_router() -> Router {
-    Router::new()
-        .route("/healthz", axum::routing::get(routes::ops::healthz))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+/// The enforcement gateway over this node's state: it shares the live view, the verified
+/// token cache and the audit writer with the control plane.
+pub fn gateway(
+    state: &AppState,
+    environment: &str,
+    tls: bool,
+) -> anyhow::Result<Arc<charter_gateway::Gateway>> {
+    let environment = charter_core::Environment::parse(environment)
+        .map_err(|e| anyhow::anyhow!("--environment: {e}"))?;
+    let id: [u8; 8] = rand::random();
+    Ok(Arc::new(charter_gateway::Gateway {
+        live: state.live.clone(),
+        verified: state.verified.clone(),
+        replay: state.replay.clone(),
+        writer: state.writer.clone(),
+        clock: state.clock.clone(),
+        config: charter_gateway::GatewayConfig {
+            id: format!("gw_{}", hex::encode(id)),
+            issuer: state.settings.issuer.clone(),
+            environment,
+            tls,
+            upstream_timeout: std::time::Duration::from_secs(30),
+        },
+        upstream: charter_gateway::proxy::Upstream::new()?,
+    }))
 }
 
 async fn count_requests(req: Request, next: Next) -> Response {
@@ -371,9 +393,10 @@ pub async fn start(
             .await
             .with_context(|| format!("binding the gateway to {}", config.gateway_listen))?;
         gateway_addr = Some(listener.local_addr()?);
+        let gw = gateway(&state, &config.environment, tls.is_some())?;
         tasks.push(tokio::spawn(listen::serve(
             listener,
-            gateway_router(),
+            charter_gateway::router(gw),
             tls,
             stopped(),
         )));

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -15,11 +15,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use charter_auth::jwk::PublicJwk;
 use charter_auth::token::{AccessClaims, Cnf};
-use charter_core::decision::{self, Expectations, Reason, TokenContext, TokenFacts};
+use charter_core::decision::Reason;
 use charter_core::{Api, Grant, Partner, PartnerStatus, Role, Scope};
 use charter_store::CredentialRecord;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::auth::{Caller, FailureLimiter};
 use crate::state::{AppState, Shared};
@@ -28,8 +27,6 @@ pub const TOKEN_PATH: &str = "/oauth/token";
 pub const INTROSPECT_PATH: &str = "/oauth/introspect";
 pub const REVOKE_PATH: &str = "/oauth/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-/// Clock skew tolerated on `nbf`/`exp`.
-pub const LEEWAY_SECONDS: i64 = 5;
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const DPOP_MAX_AGE_SECONDS: i64 = 300;
 
@@ -101,58 +98,8 @@ impl IntoResponse for OAuthError {
     }
 }
 
-/// Seen `jti`s of client assertions and DPoP proofs, until they would expire anyway.
-#[derive(Default)]
-pub struct ReplayCache(Mutex<HashMap<String, i64>>);
-
-impl ReplayCache {
-    /// Records `jti`; false if it was already seen.
-    pub fn first_use(&self, jti: &str, until: i64, now: i64) -> bool {
-        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 100_000 {
-            seen.retain(|_, exp| *exp > now);
-        }
-        match seen.get(jti) {
-            Some(exp) if *exp > now => false,
-            _ => {
-                seen.insert(jti.to_owned(), until);
-                true
-            }
-        }
-    }
-}
-
-/// Access tokens whose signature has been verified once, by SHA-256 of the token. Expiry
-/// and revocation are still checked on every use.
-#[derive(Default)]
-pub struct VerifiedTokens(Mutex<HashMap<[u8; 32], Arc<AccessClaims>>>);
-
-const VERIFIED_CAPACITY: usize = 200_000;
-
-impl VerifiedTokens {
-    fn get(&self, key: &[u8; 32]) -> Option<Arc<AccessClaims>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
-    }
-    fn put(&self, key: [u8; 32], claims: Arc<AccessClaims>, now: i64) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= VERIFIED_CAPACITY {
-            m.retain(|_, c| c.exp > now);
-            if m.len() >= VERIFIED_CAPACITY {
-                m.clear();
-            }
-        }
-        m.insert(key, claims);
-    }
-}
-
 /// Token-endpoint state beside [`AppState`].
 pub struct OAuthState {
-    pub replay: ReplayCache,
-    pub verified: VerifiedTokens,
     pub client_failures: FailureLimiter<String>,
     pub address_failures: FailureLimiter<IpAddr>,
 }
@@ -160,8 +107,6 @@ pub struct OAuthState {
 impl Default for OAuthState {
     fn default() -> Self {
         Self {
-            replay: ReplayCache::default(),
-            verified: VerifiedTokens::default(),
             client_failures: FailureLimiter::new(10),
             address_failures: FailureLimiter::new(50),
         }
@@ -337,7 +282,6 @@ async fn read(
 /// refused before any secret is compared.
 fn authenticate(
     state: &AppState,
-    oauth: &OAuthState,
     auth: &ClientAuth,
     token_endpoint: &str,
 ) -> Result<Arc<CredentialRecord>, &'static str> {
@@ -387,7 +331,7 @@ fn authenticate(
             match verified {
                 None => Err("assertion_invalid"),
                 Some(claims)
-                    if !oauth.replay.first_use(
+                    if !state.replay.first_use(
                         &format!("ca:{client_id}:{}", claims.jti),
                         claims.exp,
                         now.as_second(),
@@ -505,7 +449,7 @@ async fn issue(
         return Err(limited);
     }
     let token_endpoint = format!("{}{TOKEN_PATH}", state.settings.issuer);
-    let cred = match authenticate(state, oauth, &auth, &token_endpoint) {
+    let cred = match authenticate(state, &auth, &token_endpoint) {
         Ok(c) => c,
         Err(reason) => {
             count_failure(oauth, claimed.as_deref(), ip);
@@ -632,7 +576,7 @@ async fn issue(
             None,
         ) {
             Ok(proof)
-                if oauth.replay.first_use(
+                if state.replay.first_use(
                     &format!("dpop:{}", proof.jti),
                     now.as_second() + DPOP_MAX_AGE_SECONDS + 10,
                     now.as_second(),
@@ -758,99 +702,21 @@ fn issuance_details(
 
 /// Verifies a token's signature (once per token; cached) and returns its claims.
 pub fn verified_claims(state: &AppState, token: &str) -> Result<Arc<AccessClaims>, Reason> {
-    if token.is_empty() {
-        return Err(Reason::TokenMissing);
-    }
-    if token.len() > charter_auth::token::MAX_TOKEN_BYTES {
-        return Err(Reason::TokenInvalid);
-    }
-    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    if let Some(c) = state.oauth.verified.get(&key) {
-        return Ok(c);
-    }
-    let keys = state.keys.current().map_err(|_| Reason::TokenInvalid)?;
-    let claims = Arc::new(
-        charter_auth::token::verify(token, &keys.keyset).map_err(|_| Reason::TokenInvalid)?,
-    );
-    state
-        .oauth
-        .verified
-        .put(key, claims.clone(), state.now().as_second());
-    Ok(claims)
-}
-
-pub fn facts(claims: &AccessClaims) -> Result<TokenFacts, Reason> {
-    let scopes = claims
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(Scope::parse)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| Reason::TokenInvalid)?;
-    Ok(TokenFacts {
-        iss: claims.iss.clone(),
-        aud: claims.aud.clone(),
-        client_id: claims.client_id.clone(),
-        scopes,
-        jti: claims.jti.clone(),
-        nbf: claims.nbf,
-        exp: claims.exp,
-        grant: claims.grant.clone(),
-        epoch: claims.epoch,
-        jkt: claims.cnf.as_ref().map(|c| c.jkt.clone()),
-    })
-}
-
-/// The live state a token is judged against.
-pub struct Judged {
-    pub facts: TokenFacts,
-    pub grant: Option<Arc<Grant>>,
-    pub api: Option<Arc<Api>>,
-    pub partner: Option<Arc<Partner>>,
-    pub jti_revoked: bool,
-}
-
-impl Judged {
-    pub fn context(&self) -> TokenContext<'_> {
-        TokenContext {
-            grant: self.grant.as_deref(),
-            api: self.api.as_deref(),
-            partner: self.partner.as_deref(),
-            jti_revoked: self.jti_revoked,
-        }
-    }
-}
-
-pub fn judge(state: &AppState, claims: &AccessClaims) -> Result<Judged, Reason> {
-    let facts = facts(claims)?;
-    let grant = state.live.grant(&facts.grant);
-    let api = grant.as_ref().and_then(|g| state.live.api(g.api.as_str()));
-    let partner = grant
-        .as_ref()
-        .and_then(|g| state.live.partner(g.partner.as_str()));
-    let jti_revoked = state.live.is_revoked(&facts.jti);
-    Ok(Judged {
-        facts,
-        grant,
-        api,
-        partner,
-        jti_revoked,
-    })
+    charter_gateway::tokens::verified_claims(&state.live, &state.verified, token, state.now())
 }
 
 /// Token-level decision for a raw token (introspection; offboarding canaries).
 pub fn check_raw_token(
     state: &AppState,
     token: &str,
-) -> Result<(Arc<AccessClaims>, Judged), Reason> {
-    let claims = verified_claims(state, token)?;
-    let judged = judge(state, &claims)?;
-    let expect = Expectations {
-        issuer: &state.settings.issuer,
-        leeway: LEEWAY_SECONDS,
-    };
-    decision::check_token(&judged.facts, judged.context(), &expect, state.now())?;
-    Ok((claims, judged))
+) -> Result<charter_gateway::tokens::Judged, Reason> {
+    charter_gateway::tokens::check_raw_token(
+        &state.live,
+        &state.verified,
+        &state.settings.issuer,
+        token,
+        state.now(),
+    )
 }
 
 /// RFC 7662. Callers authenticate as a principal with role `gateway`.
@@ -872,7 +738,8 @@ pub async fn introspect(
     };
     metrics::counter!("charter_introspections_total").increment(1);
     let reply = match check_raw_token(&state, token) {
-        Ok((c, judged)) => {
+        Ok(judged) => {
+            let c = judged.claims.clone();
             let grant = judged.grant.as_deref();
             let mut v = json!({
                 "active": true,
@@ -936,7 +803,7 @@ async fn revoke_inner(
         return Err(limited);
     }
     let token_endpoint = format!("{}{TOKEN_PATH}", state.settings.issuer);
-    let cred = match authenticate(state, oauth, &auth, &token_endpoint) {
+    let cred = match authenticate(state, &auth, &token_endpoint) {
         Ok(c) => c,
         Err(reason) => {
             count_failure(oauth, claimed.as_deref(), ip);
@@ -958,7 +825,7 @@ async fn revoke_inner(
     if state.live.is_revoked(&claims.jti) || claims.exp <= state.now().as_second() {
         return Ok(());
     }
-    let doc = crate::live::RevokedToken {
+    let doc = charter_gateway::live::RevokedToken {
         id: format!("jti_{}", claims.jti),
         jti: claims.jti.clone(),
         exp: claims.exp,
@@ -983,17 +850,12 @@ async fn revoke_inner(
 }
 
 pub async fn jwks(State(state): State<Shared>) -> Response {
-    match state.keys.current() {
-        Ok(k) => {
-            let mut resp = Json(k.keyset.jwks()).into_response();
-            resp.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("max-age=60"),
-            );
-            resp
-        }
-        Err(e) => e.into_response(),
-    }
+    let mut resp = Json(state.live.keyset().jwks()).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=60"),
+    );
+    resp
 }
 
 pub async fn metadata(State(state): State<Shared>) -> Json<Value> {

@@ -39,7 +39,11 @@ impl Default for Settings {
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub live: crate::live::Live,
+    pub live: Arc<charter_gateway::Live>,
+    /// Tokens whose signature was verified once (shared with the in-process gateway).
+    pub verified: Arc<charter_gateway::VerifiedTokens>,
+    /// Used `jti`s of client assertions and DPoP proofs.
+    pub replay: Arc<charter_gateway::ReplayCache>,
     pub keys: crate::keyring::KeyRing,
     pub oauth: crate::oauth::OAuthState,
     pub writer: AuditWriter,

@@ -1,7 +1,8 @@
 //! A small client for the admin API: joins path segments onto the server URL (escaping
 //! ids), sends the bearer token, and turns every failure into a [`ClientError`] whose
 //! `Display` is a single line: `<status> <error>: <error_description>` for an HTTP error,
-//! `cannot reach …` for a connection failure. It never prints or logs the token.
+//! `cannot reach …` for a connection failure. It never prints or logs the token. The same
+//! client, without a token, talks to the OAuth endpoints (`charter token`).
 
 use std::fmt;
 use std::path::Path;
@@ -86,6 +87,12 @@ impl Client {
         Ok(Self { http, base, token })
     }
 
+    /// A client that sends no bearer token: for the unauthenticated OAuth metadata and the
+    /// token endpoint, where an admin token has no business.
+    pub fn anonymous(server: &str) -> anyhow::Result<Self> {
+        Self::new(server, String::new())
+    }
+
     /// The same server, another principal's token.
     pub fn with_token(&self, token: String) -> Self {
         Self {
@@ -131,17 +138,42 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Reply, ClientError> {
         let url = self.url(segments, query)?;
-        let mut req = self
-            .http
-            .request(method, url)
-            .bearer_auth(&self.token)
-            .header(reqwest::header::ACCEPT, "application/json");
+        let mut req = self.http.request(method, url);
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|e| self.transport(&e))?;
+        self.execute(req).await
+    }
+
+    /// A request to any URL (an OAuth endpoint the server advertised) with this client's
+    /// timeouts and redirect policy, and no bearer token; send it with [`Client::execute`].
+    pub fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        self.http.request(method, url)
+    }
+
+    /// Sends a request (from [`Client::request`], or the one [`Client::send`] builds) asking
+    /// for JSON, and returns whatever status came back.
+    pub async fn execute(&self, req: reqwest::RequestBuilder) -> Result<Reply, ClientError> {
+        let req = req
+            .header(reqwest::header::ACCEPT, "application/json")
+            .build()
+            .map_err(|e| transport(self.base(), &e))?;
+        // Name the server as given for admin calls, the origin for anything else.
+        let origin = if req.url().as_str().starts_with(self.base()) {
+            self.base().to_owned()
+        } else {
+            req.url().origin().ascii_serialization()
+        };
+        let resp = self
+            .http
+            .execute(req)
+            .await
+            .map_err(|e| transport(&origin, &e))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| self.transport(&e))?;
+        let bytes = resp.bytes().await.map_err(|e| transport(&origin, &e))?;
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
@@ -189,19 +221,19 @@ impl Client {
     pub async fn patch(&self, segments: &[&str], body: &Value) -> Result<Value, ClientError> {
         self.call(Method::PATCH, segments, &[], Some(body)).await
     }
+}
 
-    fn transport(&self, e: &reqwest::Error) -> ClientError {
-        let detail = if e.is_timeout() {
-            "timed out".to_owned()
-        } else if e.is_connect() {
-            innermost(e)
-        } else {
-            chain(e)
-        };
-        ClientError::Transport {
-            server: self.base().to_owned(),
-            detail,
-        }
+fn transport(server: &str, e: &reqwest::Error) -> ClientError {
+    let detail = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        innermost(e)
+    } else {
+        chain(e)
+    };
+    ClientError::Transport {
+        server: server.to_owned(),
+        detail,
     }
 }
 

@@ -1,5 +1,7 @@
 //! `charter`: one binary for running Charter (`serve`, `demo`) and for talking to a running
-//! control plane through its admin API (`principal`, `api`, `partner`, `grant`, `audit`).
+//! control plane through its admin API (`principal`, `api`, `partner`, `grant`,
+//! `credential`, `key`, `audit`), plus `token`, which gets an access token the way a partner
+//! workload would.
 //!
 //! This file holds the command-line grammar and the dispatch; each verb lives in its own
 //! module. Every failure leaves as one `error: …` line on stderr and exit code 1 (2 for a
@@ -23,8 +25,9 @@ use clap::{Args, Parser, Subcommand};
     about = "Charter: governed partner access to your APIs",
     long_about = "Charter: governed partner access to your APIs.\n\n\
         `charter serve` runs the control plane and gateway; `charter demo` runs a seeded demo \
-        world. The other verbs talk to a running control plane's admin API with the token in \
-        CHARTER_TOKEN (or --token-file)."
+        world. `charter token` gets an access token from the OAuth token endpoint with a \
+        client credential. The other verbs talk to a running control plane's admin API with \
+        the token in CHARTER_TOKEN (or --token-file)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -77,6 +80,14 @@ enum Command {
     /// Grants: request, approve, suspend, resume and revoke partner access.
     #[command(subcommand)]
     Grant(commands::grant::GrantCmd),
+    /// Credentials: issue, rotate and revoke what partner workloads authenticate with.
+    #[command(subcommand)]
+    Credential(commands::credential::CredentialCmd),
+    /// Signing keys: list and rotate the keys that sign access tokens.
+    #[command(subcommand)]
+    Key(commands::key::KeyCmd),
+    /// Get an access token with a client_secret credential, to check that it works.
+    Token(commands::token::TokenArgs),
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCmd),
@@ -119,6 +130,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Api(cmd) => commands::api::run(&cli.global, cmd).await,
         Command::Partner(cmd) => commands::partner::run(&cli.global, cmd).await,
         Command::Grant(cmd) => commands::grant::run(&cli.global, cmd).await,
+        Command::Credential(cmd) => commands::credential::run(&cli.global, cmd).await,
+        Command::Key(cmd) => commands::key::run(&cli.global, cmd).await,
+        Command::Token(args) => commands::token::run(&cli.global, args).await,
         Command::Audit(cmd) => commands::audit::run(&cli.global, cmd).await,
     }
 }

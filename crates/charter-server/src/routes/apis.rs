@@ -33,6 +33,23 @@ pub struct PublishApi {
     pub operations: Vec<Operation>,
 }
 
+/// Paths the gateway answers itself cannot be API names.
+const RESERVED_NAMES: [&str; 4] = ["v1", "healthz", "readyz", "metrics"];
+
+/// The gateway must be able to route every operation: the name is not reserved and the
+/// templates compile into one router per method.
+fn check_routable(api: &Api) -> ApiResult<()> {
+    if RESERVED_NAMES.contains(&api.name.as_str()) {
+        return Err(ApiError::Invalid(format!(
+            "{} is a reserved name",
+            api.name
+        )));
+    }
+    charter_gateway::routing::CompiledApi::compile(api)
+        .map(|_| ())
+        .map_err(|e| ApiError::Invalid(format!("operations cannot be routed: {e}")))
+}
+
 /// Resolves the owner: an enabled `api_owner`; non-admins may only name themselves.
 async fn check_owner(
     state: &AppState,
@@ -87,6 +104,7 @@ pub async fn publish(
         created_at: now,
         updated_at: now,
     };
+    check_routable(&api)?;
     state
         .create(&api, None, caller.id(), "api.publish", None)
         .await?;
@@ -124,6 +142,7 @@ pub async fn republish(
     api.operations = req.operations;
     api.revision += 1;
     api.updated_at = state.now();
+    check_routable(&api)?;
     state
         .update(&old, &api, caller.id(), "api.republish", None, None)
         .await?;

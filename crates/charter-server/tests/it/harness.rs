@@ -22,8 +22,21 @@ pub enum Backend {
     Postgres,
 }
 
+/// What the test upstream received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
 pub struct TestApp {
     pub base: String,
+    /// The gateway listener.
+    pub gw: String,
+    /// The upstream behind the gateway, and what it received.
+    pub upstream: String,
+    pub received: Arc<std::sync::Mutex<Vec<Received>>>,
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub state: Shared,
@@ -32,6 +45,33 @@ pub struct TestApp {
     pub pg_db: Option<String>,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
+    _gw_stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A real upstream on loopback that records every request and answers with JSON.
+async fn spawn_upstream() -> (String, Arc<std::sync::Mutex<Vec<Received>>>) {
+    let received: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
+    let rec = received.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let rec = rec.clone();
+        async move {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            rec.lock().unwrap().push(Received {
+                method: req.method().to_string(),
+                path_and_query: path.clone(),
+                headers: req.headers().clone(),
+            });
+            axum::Json(serde_json::json!({ "upstream": "orders", "path": path }))
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), received)
 }
 
 /// Runs a test body against both backends.
@@ -133,8 +173,25 @@ impl TestApp {
                 let _ = stopped.await;
             },
         ));
+        let gw_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gw_addr = gw_listener.local_addr().unwrap();
+        let gw = charter_server::gateway(&state, "production", false).unwrap();
+        let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(charter_server::listen::serve(
+            gw_listener,
+            charter_gateway::router(gw),
+            None,
+            async {
+                let _ = gw_stopped.await;
+            },
+        ));
+        let (upstream, received) = spawn_upstream().await;
         Self {
             base: format!("http://{addr}"),
+            gw: format!("http://{gw_addr}"),
+            upstream,
+            received,
+            _gw_stop: gw_stop,
             http: reqwest::Client::new(),
             clock,
             state,

@@ -8,6 +8,7 @@ mod admin_auth;
 mod apis_partners;
 mod audit_chain;
 mod bad_input;
+mod gateway;
 mod grants;
 mod listeners;
 mod oauth;

@@ -1,12 +1,16 @@
 //! The admin verbs. Each submodule mirrors one resource of the admin API: it turns flags
 //! into a JSON request, sends it with [`crate::client::Client`], and prints the reply as a
-//! table (or, with `--json`, as the server sent it).
+//! table (or, with `--json`, as the server sent it). `token` is the exception: it talks to
+//! the OAuth token endpoint as a partner workload would.
 
 pub mod api;
 pub mod audit;
+pub mod credential;
 pub mod grant;
+pub mod key;
 pub mod partner;
 pub mod principal;
+pub mod token;
 
 use clap::Args;
 use serde_json::Value;

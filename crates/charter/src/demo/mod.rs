@@ -1,6 +1,7 @@
 //! `charter demo`: a seeded demo world in one process. Starts Charter on SQLite in a fresh
 //! directory with a random admin token, a demo upstream, and seeds principals, APIs,
-//! partners and grants through the admin API (so the audit chain records every step).
+//! partners, grants and a client credential through the admin API (so the audit chain
+//! records every step).
 //! Then it prints what to try next and runs until Ctrl-C.
 
 mod seed;
@@ -181,12 +182,14 @@ Charter demo is running.
   control plane   {server}
   gateway         {gateway}
   data            {data}{kept}
-  seeded          6 principals, 2 APIs, 3 partners, {grants} grants (active, pending, revoked,
-                  suspended, cross-border), every step recorded in the audit chain
+  seeded          {principals} principals, 2 APIs, 3 partners, {grants} grants (active, pending, revoked,
+                  suspended, cross-border), a client credential for Acme, every step
+                  recorded in the audit chain
 
 Demo tokens (printed only because this is a throwaway demo; never share real ones):
   admin     {admin_token}
   auditor   {auditor}
+  gateway   {gateway_token}
 
 Try next (as the auditor):
   export CHARTER_SERVER={server} CHARTER_TOKEN={auditor}
@@ -197,10 +200,20 @@ Try next (as the auditor):
   curl -s -H \"Authorization: Bearer {admin_token}\" {server}/v1/grants
   curl -s {server}/openapi.json | head -c 300
 
+Get a token as Acme's workload (its demo client credential), then introspect it as the gateway:
+  export CLIENT_ID={client_id} CLIENT_SECRET={client_secret}
+  curl -s -u \"$CLIENT_ID:$CLIENT_SECRET\" -d grant_type=client_credentials {server}/oauth/token
+  TOKEN=$(curl -s -u \"$CLIENT_ID:$CLIENT_SECRET\" -d grant_type=client_credentials {server}/oauth/token | cut -d'\"' -f4)
+  curl -s -H \"Authorization: Bearer {gateway_token}\" -d token=$TOKEN {server}/oauth/introspect
+
 Press Ctrl-C to stop.",
         data = data_dir.display(),
+        principals = world.principals,
         grants = world.grants,
         auditor = world.auditor_token,
+        gateway_token = world.gateway_token,
+        client_id = world.client_id,
+        client_secret = world.client_secret,
         acme = world.acme_grant,
     );
 }

@@ -13,7 +13,12 @@ use crate::commands::id_of;
 /// What the "what to try next" block needs.
 pub struct World {
     pub auditor_token: String,
+    pub gateway_token: String,
     pub acme_grant: String,
+    /// The demo client credential of the Acme grant.
+    pub client_id: String,
+    pub client_secret: String,
+    pub principals: usize,
     pub grants: usize,
 }
 
@@ -128,7 +133,8 @@ async fn lifecycle(
     .map(drop)
 }
 
-/// Seeds principals, two APIs, three partners and six grants in different states.
+/// Seeds principals, two APIs, three partners, six grants in different states and a client
+/// credential for Acme's active grant.
 pub async fn seed(admin: &Client, upstream: &str, now: Timestamp) -> anyhow::Result<World> {
     let orders_team = principal(admin, "orders-team", &["api_owner"]).await?;
     let customers_team = principal(admin, "customers-team", &["api_owner"]).await?;
@@ -136,6 +142,7 @@ pub async fn seed(admin: &Client, upstream: &str, now: Timestamp) -> anyhow::Res
     let alice = principal(admin, "alice", &["approver"]).await?;
     let bob = principal(admin, "bob", &["approver"]).await?;
     let auditor = principal(admin, "audit-team", &["auditor"]).await?;
+    let gateway = principal(admin, "edge-gateway", &["gateway"]).await?;
 
     let orders = create(
         &orders_team.client,
@@ -355,9 +362,29 @@ pub async fn seed(admin: &Client, upstream: &str, now: Timestamp) -> anyhow::Res
     )
     .await?;
 
+    // Acme's workload gets a client credential for its active grant.
+    let credential = create(
+        &steward.client,
+        &["v1", "grants", &acme_grant, "credentials"],
+        json!({ "kind": "client_secret" }),
+        "issuing Acme's client credential",
+    )
+    .await?;
+    let text = |key: &str| {
+        credential
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .with_context(|| format!("the credential reply has no {key}"))
+    };
+
     Ok(World {
         auditor_token: auditor.token,
+        gateway_token: gateway.token,
+        client_id: text("client_id")?,
+        client_secret: text("client_secret")?,
         acme_grant,
+        principals: 7,
         grants: 6,
     })
 }

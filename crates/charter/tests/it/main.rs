@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod credentials;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -154,8 +155,15 @@ impl Out {
 
 /// Runs `charter ARGS` against `server` with `token` in CHARTER_TOKEN.
 pub fn cli(server: &str, token: Option<&str>, args: &[&str]) -> Out {
+    cli_env(server, token, &[], args)
+}
+
+/// [`cli`] with further environment variables.
+pub fn cli_env(server: &str, token: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Out {
     let mut cmd = charter();
-    cmd.env("CHARTER_SERVER", server).args(args);
+    cmd.env("CHARTER_SERVER", server)
+        .envs(env.iter().copied())
+        .args(args);
     if let Some(t) = token {
         cmd.env("CHARTER_TOKEN", t);
     }

@@ -1,12 +1,17 @@
-//! The live view: APIs, partners, grants, credentials and revoked token ids held in memory,
-//! so the token endpoint, introspection and (later) the gateway decide without a database
-//! round trip. Loaded at start; every write this process commits is applied to it before
-//! the writer's caller continues, so a revocation is visible to the very next request.
+//! The live view: APIs (with their compiled routers), partners, grants, credentials, revoked
+//! token ids and the token verification keys, held in memory so the token endpoint,
+//! introspection and the gateway decide without a database round trip. Loaded at start;
+//! every write this process commits is applied before the writer's caller continues, so a
+//! revocation is visible to the very next request; other nodes' writes arrive through the
+//! change feed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use charter_auth::keys::KeySet;
 use charter_core::{Api, Grant, Partner};
+
+use crate::routing::CompiledApi;
 use charter_store::{
     CredentialRecord, Doc, Kind, ListFilter, Record, Store, StoreError, Versioned,
 };
@@ -29,10 +34,17 @@ impl Record for RevokedToken {
     }
 }
 
+/// An API with its compiled router.
+pub struct LiveApi {
+    pub api: Arc<Api>,
+    pub router: CompiledApi,
+}
+
 #[derive(Default)]
 struct Maps {
     apis: HashMap<String, Arc<Api>>,
     api_by_audience: HashMap<String, String>,
+    api_by_name: HashMap<String, Arc<LiveApi>>,
     partners: HashMap<String, Arc<Partner>>,
     grants: HashMap<String, Arc<Grant>>,
     credentials: HashMap<String, Arc<CredentialRecord>>,
@@ -42,6 +54,8 @@ struct Maps {
 #[derive(Default)]
 pub struct Live {
     maps: RwLock<Maps>,
+    keys: RwLock<Arc<KeySet>>,
+    signing_docs: RwLock<HashMap<String, serde_json::Value>>,
 }
 
 fn parse<T: Record>(doc: &Doc) -> Option<T> {
@@ -64,6 +78,7 @@ impl Live {
             Kind::Grant,
             Kind::Credential,
             Kind::RevokedToken,
+            Kind::SigningKey,
         ] {
             let mut after: Option<String> = None;
             loop {
@@ -88,10 +103,24 @@ impl Live {
         match doc.kind {
             Kind::Api => {
                 if let Some(api) = parse::<Api>(doc) {
+                    let api = Arc::new(api);
                     m.api_by_audience.retain(|_, id| id != api.id.as_str());
                     m.api_by_audience
                         .insert(api.audience.to_string(), api.id.to_string());
-                    m.apis.insert(doc.id.clone(), Arc::new(api));
+                    m.api_by_name.retain(|_, a| a.api.id != api.id);
+                    match CompiledApi::compile(&api) {
+                        Ok(router) => {
+                            let entry = Arc::new(LiveApi {
+                                api: api.clone(),
+                                router,
+                            });
+                            m.api_by_name.insert(api.name.to_string(), entry);
+                        }
+                        Err(e) => {
+                            tracing::error!(api = %api.id, error = %e, "API operations do not compile; it is unreachable");
+                        }
+                    }
+                    m.apis.insert(doc.id.clone(), api);
                 }
             }
             Kind::Partner => {
@@ -115,8 +144,63 @@ impl Live {
                     m.revoked.insert(r.jti, r.exp);
                 }
             }
-            Kind::Principal | Kind::SigningKey => {}
+            Kind::SigningKey => {
+                drop(m);
+                self.apply_signing_key(doc);
+            }
+            Kind::Principal => {}
         }
+    }
+
+    /// Signing-key documents carry the public JWK; the published set is every key that is
+    /// not retired, or retired but still inside its publication window.
+    fn apply_signing_key(&self, doc: &Doc) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&doc.body) else {
+            return;
+        };
+        let mut published = self.signing_docs.write().unwrap_or_else(|p| p.into_inner());
+        published.insert(doc.id.clone(), v);
+        drop(published);
+        self.rebuild_keyset(None);
+    }
+
+    /// Recomputes the published key set at `now` (unix seconds; `None` keeps retired keys
+    /// whose window is unknown).
+    pub fn rebuild_keyset(&self, now: Option<i64>) {
+        let docs = self.signing_docs.read().unwrap_or_else(|p| p.into_inner());
+        let jwks = docs.values().filter_map(|v| {
+            let status = v.get("status")?.as_str()?;
+            if status == "retired" {
+                let until = v
+                    .get("publish_until")?
+                    .as_str()?
+                    .parse::<jiff::Timestamp>()
+                    .ok()?;
+                if now.is_some_and(|n| until.as_second() <= n) {
+                    return None;
+                }
+            }
+            charter_auth::jwk::PublicJwk::parse(v.get("public_jwk")?).ok()
+        });
+        match KeySet::new(jwks) {
+            Ok(set) => *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set),
+            Err(e) => tracing::error!(error = %e, "signing keys could not be loaded"),
+        }
+    }
+
+    /// The keys tokens are verified with.
+    pub fn keyset(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The API a gateway path names, with its router.
+    pub fn api_by_name(&self, name: &str) -> Option<Arc<LiveApi>> {
+        self.maps
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .api_by_name
+            .get(name)
+            .cloned()
     }
 
     pub fn api(&self, id: &str) -> Option<Arc<Api>> {

@@ -1,0 +1,461 @@
+//! One call through the gateway, in phases: authenticate → match → decide → audit the
+//! decision (durable) → answer or forward → append the outcome.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use charter_core::Method;
+use charter_core::decision::{self, CallContext, Expectations, Reason};
+use charter_store::{AuditRecord, Unit};
+use serde_json::{Value, json};
+
+use crate::Gateway;
+use crate::live::LiveApi;
+use crate::proxy::{header_text, upstream_headers, upstream_uri};
+use crate::routing::{Target, normalise};
+use crate::tokens::{Judged, LEEWAY_SECONDS, judge, verified_claims};
+
+/// Which face of the gateway decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Proxy,
+    Check,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Proxy => "proxy",
+            Self::Check => "check",
+        }
+    }
+}
+
+/// What is being decided.
+pub struct Call<'a> {
+    pub method: &'a str,
+    /// `/{api}/{path}`, percent-encoded, without query.
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub source: IpAddr,
+    pub mode: Mode,
+}
+
+/// An allowed call, ready to answer or forward.
+pub struct Allowed {
+    pub request_id: String,
+    pub target: Target,
+    pub api: Arc<LiveApi>,
+    pub judged: Judged,
+    started: Instant,
+}
+
+/// A refused call.
+pub struct Denied {
+    pub request_id: String,
+    pub reason: Reason,
+}
+
+fn new_request_id() -> String {
+    let b: [u8; 16] = rand::random();
+    hex::encode(b)
+}
+
+fn parse_method(m: &str) -> Option<Method> {
+    Some(match m {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        _ => return None,
+    })
+}
+
+/// `Authorization: Bearer <t>` or `DPoP <t>`; the scheme tells whether a proof must follow.
+fn bearer(headers: &HeaderMap) -> Option<(&str, bool)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    let token = token.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some((token, false))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Some((token, true))
+    } else {
+        None
+    }
+}
+
+impl Gateway {
+    /// Decides a call and makes its decision record durable. Whatever the outcome, the
+    /// record is written; if it cannot be, the call is refused as `audit_unavailable`.
+    pub async fn decide(&self, call: &Call<'_>) -> Result<Allowed, Denied> {
+        let started = Instant::now();
+        let request_id = new_request_id();
+        let now = self.clock.now();
+        let target = normalise(call.path).ok();
+        let judged = match bearer(call.headers) {
+            None => Err(Reason::TokenMissing),
+            Some((token, _)) => verified_claims(&self.live, &self.verified, token, now)
+                .and_then(|c| judge(&self.live, c)),
+        };
+        let live_api = target.as_ref().and_then(|t| self.live.api_by_name(&t.api));
+        let outcome = match &judged {
+            Err(r) => Err(*r),
+            Ok(j) => {
+                // Only operations of the API the token was issued for can match.
+                let op = match (
+                    &live_api,
+                    &target,
+                    parse_method(call.method),
+                    j.grant.as_deref(),
+                ) {
+                    (Some(a), Some(t), Some(m), Some(g)) if a.api.id == g.api => {
+                        a.router.find(&a.api, m, &t.path)
+                    }
+                    _ => None,
+                };
+                let dpop_valid = self.check_dpop(call, j, now.as_second());
+                let expect = Expectations {
+                    issuer: &self.config.issuer,
+                    leeway: LEEWAY_SECONDS,
+                };
+                let ctx = CallContext {
+                    operation: op,
+                    environment: &self.config.environment,
+                    dpop_valid,
+                };
+                decision::decide_call(&j.facts, j.context(), ctx, &expect, now)
+                    .map(|()| op.cloned())
+            }
+        };
+        let record = self.decision_record(
+            call,
+            &request_id,
+            target.as_ref(),
+            judged.as_ref().ok(),
+            &outcome,
+        );
+        let durable = self
+            .writer
+            .submit(Unit {
+                ops: vec![],
+                audit: vec![record],
+            })
+            .await;
+        let reason = match (&outcome, durable) {
+            (_, Err(e)) => {
+                tracing::error!(error = %e, "decision record not durable; refusing the call");
+                Reason::AuditUnavailable
+            }
+            (Err(r), Ok(_)) => *r,
+            (Ok(_), Ok(_)) => {
+                metrics::counter!("charter_gateway_decisions_total", "decision" => "allow", "reason" => "").increment(1);
+                let (Ok(judged), Some(target), Some(api)) = (judged, target, live_api) else {
+                    return Err(Denied {
+                        request_id,
+                        reason: Reason::UnknownOperation,
+                    });
+                };
+                return Ok(Allowed {
+                    request_id,
+                    target,
+                    api,
+                    judged,
+                    started,
+                });
+            }
+        };
+        metrics::counter!("charter_gateway_decisions_total", "decision" => "deny", "reason" => reason.as_str()).increment(1);
+        Err(Denied { request_id, reason })
+    }
+
+    /// `None` when no proof is needed; otherwise whether a valid, unreplayed proof bound to
+    /// the token's key came with the call.
+    fn check_dpop(&self, call: &Call<'_>, j: &Judged, now: i64) -> Option<bool> {
+        let needed = j.facts.jkt.is_some() || j.grant.as_ref().is_some_and(|g| g.require_dpop);
+        if !needed {
+            return None;
+        }
+        let (token, dpop_scheme) = bearer(call.headers)?;
+        let proof = call.headers.get("dpop").and_then(|v| v.to_str().ok());
+        let host = call
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        let scheme = if self.config.tls { "https" } else { "http" };
+        let htu = format!("{scheme}://{host}{}", call.path);
+        let ok = dpop_scheme
+            && proof.is_some_and(|p| {
+                charter_auth::dpop::verify_proof(p, call.method, &htu, now, 300, Some(token))
+                    .is_ok_and(|proof| {
+                        Some(&proof.jkt) == j.facts.jkt.as_ref()
+                            && self
+                                .replay
+                                .first_use(&format!("dpop:{}", proof.jti), now + 310, now)
+                    })
+            });
+        Some(ok)
+    }
+
+    fn decision_record(
+        &self,
+        call: &Call<'_>,
+        request_id: &str,
+        target: Option<&Target>,
+        judged: Option<&Judged>,
+        outcome: &Result<Option<charter_core::Operation>, Reason>,
+    ) -> AuditRecord {
+        let (decision, reason) = match outcome {
+            Ok(_) => ("allow", None),
+            Err(r) => ("deny", Some(r.as_str().to_owned())),
+        };
+        let grant = judged.and_then(|j| j.grant.as_deref());
+        let mut details = json!({
+            "decision": decision,
+            "reason": reason,
+            "request_id": request_id,
+            "mode": call.mode.as_str(),
+            "gateway": self.config.id,
+            "method": call.method,
+            "path": target.map(|t| format!("/{}{}", t.api, t.path)),
+            "source": call.source.to_string(),
+        });
+        if let Some(j) = judged {
+            details["client_id"] = json!(j.facts.client_id);
+            details["jti"] = json!(j.facts.jti);
+            if let Some(c) = self.live.credential(&j.facts.client_id) {
+                details["credential"] = json!(c.credential.id);
+            }
+        }
+        if let Some(g) = grant {
+            details["partner"] = json!(g.partner);
+            details["grant"] = json!(g.id);
+            details["use_case"] = json!(g.use_case);
+            details["api"] = json!(g.api);
+            details["approvals"] =
+                Value::Array(g.approvals.iter().map(|a| json!(a.approver)).collect());
+            if let Some(e) = &g.emergency {
+                details["emergency"] = json!(e.incident);
+            }
+        }
+        if let Ok(Some(op)) = outcome {
+            details["operation"] = json!({ "scope": op.scope, "method": op.method, "path": op.path, "data_class": op.data_class, "region": op.region });
+        }
+        AuditRecord {
+            seq: 0,
+            at: self.clock.now().to_string(),
+            actor: judged
+                .map(|j| j.facts.client_id.clone())
+                .unwrap_or_else(|| "anonymous".into()),
+            action: "access.decision".into(),
+            target: grant.map(|g| g.id.to_string()).unwrap_or_default(),
+            reason,
+            details,
+            prev: String::new(),
+        }
+    }
+
+    /// Appends the outcome record of an allowed call, without holding the response.
+    fn outcome(&self, allowed: &Allowed, status: u16) {
+        let latency_us = u64::try_from(allowed.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        metrics::histogram!("charter_gateway_latency_seconds")
+            .record(allowed.started.elapsed().as_secs_f64());
+        let grant = allowed.judged.grant.as_deref();
+        let record = AuditRecord {
+            seq: 0,
+            at: self.clock.now().to_string(),
+            actor: allowed.judged.facts.client_id.clone(),
+            action: "access.outcome".into(),
+            target: grant.map(|g| g.id.to_string()).unwrap_or_default(),
+            reason: None,
+            details: json!({ "request_id": allowed.request_id, "status": status, "latency_us": latency_us, "gateway": self.config.id }),
+            prev: String::new(),
+        };
+        let writer = self.writer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = writer
+                .submit(Unit {
+                    ops: vec![],
+                    audit: vec![record],
+                })
+                .await
+            {
+                tracing::error!(error = %e, "outcome record lost");
+            }
+        });
+    }
+
+    fn identity_headers(&self, allowed: &Allowed, h: &mut HeaderMap) {
+        if let Some(g) = allowed.judged.grant.as_deref() {
+            h.insert("x-charter-partner", header_text(g.partner.as_str()));
+            h.insert("x-charter-grant", header_text(g.id.as_str()));
+            h.insert("x-charter-use-case", header_text(g.use_case.as_str()));
+        }
+        h.insert(
+            "x-charter-client-id",
+            header_text(&allowed.judged.facts.client_id),
+        );
+        h.insert("x-request-id", header_text(&allowed.request_id));
+    }
+}
+
+fn source(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// The refusal answer: 401 (token-level, with `WWW-Authenticate`), 403 (policy) or 503
+/// (audit unavailable), `{error, reason}` and `X-Charter-Reason`.
+pub fn denied(d: &Denied) -> Response {
+    let (status, error) = if d.reason == Reason::AuditUnavailable {
+        (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable")
+    } else if d.reason.is_token_level() {
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    } else {
+        (StatusCode::FORBIDDEN, "access_denied")
+    };
+    let mut resp = (
+        status,
+        axum::Json(json!({ "error": error, "reason": d.reason.as_str() })),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "x-charter-reason",
+        HeaderValue::from_static(d.reason.as_str()),
+    );
+    h.insert("x-request-id", header_text(&d.request_id));
+    if status == StatusCode::UNAUTHORIZED {
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+    }
+    resp
+}
+
+/// Check mode: nginx `auth_request` (`X-Original-Method`, `X-Original-URI`) or Envoy
+/// ext_authz HTTP (the original method, and the path under `/v1/authz/check`).
+pub async fn check(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let ip = source(&req);
+    let headers = req.headers();
+    let (method, uri) = match headers.get("x-original-uri").and_then(|v| v.to_str().ok()) {
+        Some(uri) => {
+            let method = headers
+                .get("x-original-method")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("GET");
+            (method.to_owned(), uri.to_owned())
+        }
+        None => {
+            let full = req.uri().path();
+            let rest = full.strip_prefix("/v1/authz/check").unwrap_or("");
+            (
+                req.method().as_str().to_owned(),
+                if rest.is_empty() {
+                    "/".to_owned()
+                } else {
+                    rest.to_owned()
+                },
+            )
+        }
+    };
+    let path = uri.split(['?', '#']).next().unwrap_or("/");
+    let call = Call {
+        method: &method,
+        path,
+        headers,
+        source: ip,
+        mode: Mode::Check,
+    };
+    match gw.decide(&call).await {
+        Err(d) => denied(&d),
+        Ok(allowed) => {
+            let mut resp = StatusCode::OK.into_response();
+            gw.identity_headers(&allowed, resp.headers_mut());
+            gw.outcome(&allowed, 200);
+            resp
+        }
+    }
+}
+
+/// Proxy mode: `/{api}/{operation path}` to the API's upstream.
+pub async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let ip = source(&req);
+    let (parts, body) = req.into_parts();
+    let call = Call {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        headers: &parts.headers,
+        source: ip,
+        mode: Mode::Proxy,
+    };
+    let allowed = match gw.decide(&call).await {
+        Ok(a) => a,
+        Err(d) => return denied(&d),
+    };
+    let Some(uri) = upstream_uri(
+        allowed.api.api.upstream.as_str(),
+        &allowed.target.path,
+        parts.uri.query(),
+    ) else {
+        gw.outcome(&allowed, 502);
+        return (
+            StatusCode::BAD_GATEWAY,
+            axum::Json(json!({ "error": "bad_gateway", "reason": "upstream_unavailable" })),
+        )
+            .into_response();
+    };
+    let mut headers = upstream_headers(&parts.headers);
+    gw.identity_headers(&allowed, &mut headers);
+    let mut upstream_req = axum::http::Request::builder()
+        .method(parts.method.clone())
+        .uri(uri);
+    if let Some(h) = upstream_req.headers_mut() {
+        *h = headers;
+    }
+    let upstream_req = match upstream_req.body(Body::new(body)) {
+        Ok(r) => r,
+        Err(_) => {
+            gw.outcome(&allowed, 502);
+            return StatusCode::BAD_GATEWAY.into_response();
+        }
+    };
+    match gw
+        .upstream
+        .send(upstream_req, gw.config.upstream_timeout)
+        .await
+    {
+        Ok(mut resp) => {
+            gw.outcome(&allowed, resp.status().as_u16());
+            if let Ok(v) = HeaderValue::from_str(&allowed.request_id) {
+                resp.headers_mut().insert("x-request-id", v);
+            }
+            resp
+        }
+        Err((status, reason)) => {
+            gw.outcome(&allowed, status.as_u16());
+            let error = if status == StatusCode::GATEWAY_TIMEOUT {
+                "gateway_timeout"
+            } else {
+                "bad_gateway"
+            };
+            (
+                status,
+                axum::Json(json!({ "error": error, "reason": reason })),
+            )
+                .into_response()
+        }
+    }
+}
