@@ -33,10 +33,13 @@ pub enum Reason {
     OutsideTimeWindow,
     DpopInvalid,
     AuditUnavailable,
+    /// The gateway's view of policy is older than its bound (its change feed is down):
+    /// it refuses rather than decide on stale state.
+    PolicyStale,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::TokenMissing,
         Reason::TokenInvalid,
         Reason::TokenExpired,
@@ -53,6 +56,7 @@ impl Reason {
         Reason::OutsideTimeWindow,
         Reason::DpopInvalid,
         Reason::AuditUnavailable,
+        Reason::PolicyStale,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,11 +77,12 @@ impl Reason {
             Self::OutsideTimeWindow => "outside_time_window",
             Self::DpopInvalid => "dpop_invalid",
             Self::AuditUnavailable => "audit_unavailable",
+            Self::PolicyStale => "policy_stale",
         }
     }
 
     /// Token-level reasons answer 401 (`WWW-Authenticate: Bearer error="invalid_token"`);
-    /// policy reasons 403; an unavailable audit store 503.
+    /// policy reasons 403; an unavailable audit store or stale policy 503.
     pub fn is_token_level(self) -> bool {
         matches!(
             self,

@@ -11,9 +11,11 @@
 //! audit store cannot take the record, the call is refused (`audit_unavailable`, 503);
 //! default deny.
 
+pub mod feed;
 pub mod live;
 pub mod pipeline;
 pub mod proxy;
+pub mod registry;
 pub mod replay;
 pub mod routing;
 pub mod tokens;
@@ -53,6 +55,8 @@ pub struct Gateway {
     pub clock: Arc<dyn Clock>,
     pub config: GatewayConfig,
     pub upstream: proxy::Upstream,
+    /// Freshness of the live view (fails closed when stale).
+    pub feed: Arc<feed::FeedHealth>,
 }
 
 /// The gateway listener's routes: check mode, liveness, and proxy mode for everything else.

@@ -72,6 +72,14 @@ impl Live {
     /// Reads every API, partner, grant, credential and revoked token id from the store.
     pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let live = Self::default();
+        live.reload(store).await?;
+        Ok(live)
+    }
+
+    /// Applies every stored object again (objects are never deleted, so this brings the
+    /// view up to date with the store).
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let live = self;
         for kind in [
             Kind::Api,
             Kind::Partner,
@@ -94,7 +102,7 @@ impl Live {
                 }
             }
         }
-        Ok(live)
+        Ok(())
     }
 
     /// Applies a committed write.
@@ -148,7 +156,7 @@ impl Live {
                 drop(m);
                 self.apply_signing_key(doc);
             }
-            Kind::Principal => {}
+            Kind::Principal | Kind::Gateway => {}
         }
     }
 

@@ -108,6 +108,7 @@ impl Gateway {
         };
         let live_api = target.as_ref().and_then(|t| self.live.api_by_name(&t.api));
         let outcome = match &judged {
+            _ if !self.feed.fresh() => Err(Reason::PolicyStale),
             Err(r) => Err(*r),
             Ok(j) => {
                 // Only operations of the API the token was issued for can match.
@@ -318,8 +319,8 @@ fn source(req: &Request) -> IpAddr {
 /// The refusal answer: 401 (token-level, with `WWW-Authenticate`), 403 (policy) or 503
 /// (audit unavailable), `{error, reason}` and `X-Charter-Reason`.
 pub fn denied(d: &Denied) -> Response {
-    let (status, error) = if d.reason == Reason::AuditUnavailable {
-        (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable")
+    let (status, error) = if matches!(d.reason, Reason::AuditUnavailable | Reason::PolicyStale) {
+        (StatusCode::SERVICE_UNAVAILABLE, d.reason.as_str())
     } else if d.reason.is_token_level() {
         (StatusCode::UNAUTHORIZED, "invalid_token")
     } else {

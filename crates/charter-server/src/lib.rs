@@ -39,6 +39,11 @@ pub use config::{Config, DurabilitySetting, NodeRole};
 use error::ApiError;
 pub use state::{AppState, Settings, Shared};
 
+/// A node whose live view has not been confirmed current for this long refuses calls.
+pub const FEED_STALENESS_SECONDS: u64 = 30;
+/// How often a node sharing its database resynchronises its live view.
+pub const FEED_RESYNC_SECONDS: u64 = 10;
+
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY: usize = 1024 * 1024;
 
@@ -95,6 +100,9 @@ pub async fn app_state(
         oauth: oauth::OAuthState::default(),
         verified: Arc::new(charter_gateway::VerifiedTokens::default()),
         replay: Arc::new(charter_gateway::ReplayCache::default()),
+        feed: Arc::new(charter_gateway::feed::FeedHealth::new(
+            std::time::Duration::from_secs(FEED_STALENESS_SECONDS),
+        )),
         store,
         writer,
         clock,
@@ -217,6 +225,7 @@ pub fn gateway(
             upstream_timeout: std::time::Duration::from_secs(30),
         },
         upstream: charter_gateway::proxy::Upstream::new()?,
+        feed: state.feed.clone(),
     }))
 }
 
@@ -316,6 +325,8 @@ pub struct Running {
     pub gateway_addr: Option<SocketAddr>,
     pub bootstrap: Bootstrap,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The change feed and the gateway heartbeat; stopped after the listeners drain.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -323,6 +334,9 @@ impl Running {
     pub async fn wait(self) {
         for t in self.tasks {
             let _ = t.await;
+        }
+        for t in self.background {
+            t.abort();
         }
     }
 }
@@ -373,6 +387,7 @@ pub async fn start(
     };
 
     let mut tasks = Vec::new();
+    let mut tasks_bg = Vec::new();
     let mut control_addr = None;
     let mut gateway_addr = None;
     if matches!(config.role, NodeRole::All | NodeRole::Control) {
@@ -394,6 +409,23 @@ pub async fn start(
             .with_context(|| format!("binding the gateway to {}", config.gateway_listen))?;
         gateway_addr = Some(listener.local_addr()?);
         let gw = gateway(&state, &config.environment, tls.is_some())?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let record = charter_gateway::registry::GatewayRecord {
+            id: gw.config.id.clone(),
+            check_url: format!(
+                "{scheme}://{}/v1/authz/check",
+                gateway_addr.unwrap_or(config.gateway_listen)
+            ),
+            environment: config.environment.clone(),
+            started_at: state.now(),
+            heartbeat_at: state.now(),
+        };
+        tasks_bg.push(tokio::spawn(charter_gateway::registry::run(
+            state.writer.clone(),
+            state.clock.clone(),
+            record,
+            std::time::Duration::from_secs(10),
+        )));
         tasks.push(tokio::spawn(listen::serve(
             listener,
             charter_gateway::router(gw),
@@ -401,12 +433,20 @@ pub async fn start(
             stopped(),
         )));
     }
+    tasks_bg.push(tokio::spawn(charter_gateway::feed::run(
+        state.store.clone(),
+        state.live.clone(),
+        state.feed.clone(),
+        state.clock.clone(),
+        std::time::Duration::from_secs(FEED_RESYNC_SECONDS),
+    )));
     Ok(Running {
         state,
         control_addr,
         gateway_addr,
         bootstrap,
         tasks,
+        background: tasks_bg,
     })
 }
 

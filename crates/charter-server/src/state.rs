@@ -44,6 +44,8 @@ pub struct AppState {
     pub verified: Arc<charter_gateway::VerifiedTokens>,
     /// Used `jti`s of client assertions and DPoP proofs.
     pub replay: Arc<charter_gateway::ReplayCache>,
+    /// Freshness of the live view when other nodes share the database.
+    pub feed: Arc<charter_gateway::feed::FeedHealth>,
     pub keys: crate::keyring::KeyRing,
     pub oauth: crate::oauth::OAuthState,
     pub writer: AuditWriter,

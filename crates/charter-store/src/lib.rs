@@ -158,6 +158,30 @@ pub trait Store: Send + Sync + 'static {
         &self,
         units: Vec<Unit>,
     ) -> Result<Vec<Result<Vec<u64>, UnitError>>, StoreError>;
+    /// Objects other nodes change, as they commit (PostgreSQL `LISTEN/NOTIFY`); `None` for
+    /// an embedded store, where every writer is in this process.
+    async fn change_feed(&self) -> Result<Option<ChangeFeed>, StoreError>;
+}
+
+/// Committed object changes, as `(kind, id)`, from every node sharing the database.
+pub struct ChangeFeed {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl ChangeFeed {
+    /// Waits for the next notification. An error means notifications may have been lost:
+    /// reconnect and resynchronise.
+    pub async fn next(&mut self) -> Result<Vec<(Kind, String)>, StoreError> {
+        let n = self.listener.recv().await?;
+        Ok(n.payload()
+            .lines()
+            .filter_map(|line| {
+                let (kind, id) = line.split_once(':')?;
+                let kind = Kind::ALL.into_iter().find(|k| k.as_str() == kind)?;
+                Some((kind, id.to_owned()))
+            })
+            .collect())
+    }
 }
 
 /// Opens the store a URL names (`sqlite://path` or `postgres://…`), creating and migrating

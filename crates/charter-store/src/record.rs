@@ -17,6 +17,7 @@ pub enum Kind {
     Credential,
     SigningKey,
     RevokedToken,
+    Gateway,
 }
 
 impl Kind {
@@ -29,10 +30,11 @@ impl Kind {
             Self::Credential => "credential",
             Self::SigningKey => "signing_key",
             Self::RevokedToken => "revoked_token",
+            Self::Gateway => "gateway",
         }
     }
 
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Principal,
         Kind::Api,
         Kind::Partner,
@@ -40,6 +42,7 @@ impl Kind {
         Kind::Credential,
         Kind::SigningKey,
         Kind::RevokedToken,
+        Kind::Gateway,
     ];
 }
 

@@ -63,7 +63,19 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn feed(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
+        Ok(None)
+    }
+}
+
 impl PostgresStore {
+    async fn feed(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen("charter_changes").await?;
+        Ok(Some(crate::ChangeFeed { listener }))
+    }
+
     pub async fn open(url: &str, _durability: Durability) -> Result<Self, StoreError> {
         // PostgreSQL commits are durable with synchronous_commit=on in both modes.
         let options = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]);
@@ -83,7 +95,7 @@ impl PostgresStore {
 }
 
 macro_rules! sql_backend {
-    ($store:ident, $db:ty, $backend:literal, $lock_head:literal, $lock_migrations:literal) => {
+    ($store:ident, $db:ty, $backend:literal, $lock_head:literal, $lock_migrations:literal, $notify:literal) => {
         impl $store {
             async fn migrate(&self, scripts: &'static [(i64, &'static str)]) -> Result<(), StoreError> {
                 sqlx::raw_sql(
@@ -155,6 +167,28 @@ macro_rules! sql_backend {
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(Self::doc_from_row).transpose()
+            }
+
+            async fn insert_record(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                rec: &AuditRecord,
+                body: &str,
+                hash: &str,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO audit_log (seq, at, actor, action, target, body, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(i64::try_from(rec.seq).unwrap_or(i64::MAX))
+                .bind(&rec.at)
+                .bind(&rec.actor)
+                .bind(&rec.action)
+                .bind(&rec.target)
+                .bind(body)
+                .bind(hash)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
             }
 
             async fn apply_op(
@@ -303,6 +337,10 @@ macro_rules! sql_backend {
                 rows.iter().map(Self::record_from_row).collect()
             }
 
+            async fn change_feed(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
+                self.feed().await
+            }
+
             async fn audit_head(&self) -> Result<ChainHead, StoreError> {
                 let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
                     .fetch_one(&self.pool)
@@ -319,7 +357,39 @@ macro_rules! sql_backend {
                 let seq: i64 = row.try_get("seq")?;
                 let mut head = ChainHead { seq: u64::try_from(seq).unwrap_or(0), hash: row.try_get("hash")? };
                 let mut results = Vec::with_capacity(units.len());
+                let mut changed: Vec<String> = Vec::new();
                 for unit in units {
+                    // Audit-only units (most of them: access decisions) cannot conflict and
+                    // need no savepoint.
+                    if unit.ops.is_empty() {
+                        let mut unit_head = head.clone();
+                        let mut seqs = Vec::with_capacity(unit.audit.len());
+                        let mut sealed = Vec::with_capacity(unit.audit.len());
+                        let mut failed = None;
+                        for mut rec in unit.audit {
+                            match AuditRecord::seal(&mut rec, &unit_head) {
+                                Ok((body, hash)) => {
+                                    unit_head = ChainHead { seq: rec.seq, hash: hash.clone() };
+                                    sealed.push((rec, body, hash));
+                                }
+                                Err(e) => {
+                                    failed = Some(UnitError::Unencodable(e.to_string()));
+                                    break;
+                                }
+                            }
+                        }
+                        if let Some(e) = failed {
+                            results.push(Err(e));
+                            continue;
+                        }
+                        for (rec, body, hash) in sealed {
+                            Self::insert_record(&mut tx, &rec, &body, &hash).await?;
+                            seqs.push(rec.seq);
+                        }
+                        head = unit_head;
+                        results.push(Ok(seqs));
+                        continue;
+                    }
                     let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
                     let mut outcome = Ok(());
                     for op in &unit.ops {
@@ -354,23 +424,15 @@ macro_rules! sql_backend {
                         continue;
                     }
                     for (rec, body, hash) in sealed {
-                        sqlx::query(
-                            "INSERT INTO audit_log (seq, at, actor, action, target, body, hash) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(i64::try_from(rec.seq).unwrap_or(i64::MAX))
-                        .bind(&rec.at)
-                        .bind(&rec.actor)
-                        .bind(&rec.action)
-                        .bind(&rec.target)
-                        .bind(&body)
-                        .bind(&hash)
-                        .execute(&mut *sp)
-                        .await?;
+                        Self::insert_record(&mut sp, &rec, &body, &hash).await?;
                         seqs.push(rec.seq);
                     }
                     sp.commit().await?;
                     head = unit_head;
+                    for op in &unit.ops {
+                        let (Op::Insert(d) | Op::Update(d)) = op;
+                        changed.push(format!("{}:{}", d.kind.as_str(), d.id));
+                    }
                     results.push(Ok(seqs));
                 }
                 sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
@@ -378,6 +440,15 @@ macro_rules! sql_backend {
                     .bind(&head.hash)
                     .execute(&mut *tx)
                     .await?;
+                if $notify && !changed.is_empty() {
+                    // Delivered to listeners when the transaction commits.
+                    for chunk in changed.chunks(64) {
+                        sqlx::query("SELECT pg_notify('charter_changes', $1)")
+                            .bind(chunk.join("\n"))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(results)
             }
@@ -385,11 +456,12 @@ macro_rules! sql_backend {
     };
 }
 
-sql_backend!(SqliteStore, sqlx::Sqlite, "sqlite", "", "");
+sql_backend!(SqliteStore, sqlx::Sqlite, "sqlite", "", "", false);
 sql_backend!(
     PostgresStore,
     sqlx::Postgres,
     "postgres",
     " FOR UPDATE",
-    "SELECT pg_advisory_xact_lock(7600)"
+    "SELECT pg_advisory_xact_lock(7600)",
+    true
 );

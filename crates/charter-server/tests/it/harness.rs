@@ -43,7 +43,7 @@ pub struct TestApp {
     pub db_url: String,
     pub backend: Backend,
     pub pg_db: Option<String>,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
     _gw_stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -198,7 +198,7 @@ impl TestApp {
             db_url,
             backend,
             pg_db,
-            _dir: dir,
+            dir,
             _stop: stop,
         }
     }

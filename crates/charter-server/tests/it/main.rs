@@ -11,5 +11,7 @@ mod bad_input;
 mod gateway;
 mod grants;
 mod listeners;
+mod multi_node;
+mod nginx;
 mod oauth;
 mod role_matrix;
