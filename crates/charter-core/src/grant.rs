@@ -342,6 +342,33 @@ impl Grant {
         Ok(())
     }
 
+    /// Ends the grant at its `expires_at` (any state but a final one); bumps the epoch.
+    pub fn expire(&mut self, now: Timestamp) -> Result<(), DomainError> {
+        if self.status.is_final() {
+            return Err(self.illegal("expire"));
+        }
+        if now < self.expires_at {
+            return Err(DomainError::conflict(
+                "the grant has not reached its expires_at",
+            ));
+        }
+        self.status = GrantStatus::Expired;
+        self.status_reason = Some(Name::parse("reached expires_at")?);
+        self.ended_at = Some(now);
+        self.epoch += 1;
+        Ok(())
+    }
+
+    /// Suspends an active grant whose recertification is overdue (fail closed).
+    pub fn suspend_overdue(&mut self, now: Timestamp) -> Result<(), DomainError> {
+        if self.status != GrantStatus::Active || self.review_due_at.is_none_or(|due| now < due) {
+            return Err(DomainError::conflict("the grant is not overdue for review"));
+        }
+        self.status = GrantStatus::Suspended;
+        self.status_reason = Some(Name::parse("recertification overdue")?);
+        Ok(())
+    }
+
     /// Whether the grant currently lets its partner in (state and `expires_at`).
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.status == GrantStatus::Active && now < self.expires_at

@@ -14,6 +14,7 @@ pub mod keyring;
 pub mod listen;
 pub mod oauth;
 pub mod routes;
+pub mod scheduler;
 pub mod state;
 
 use std::future::Future;
@@ -433,6 +434,10 @@ pub async fn start(
             stopped(),
         )));
     }
+    tasks_bg.push(tokio::spawn(scheduler::run(
+        state.clone(),
+        std::time::Duration::from_secs(5),
+    )));
     tasks_bg.push(tokio::spawn(charter_gateway::feed::run(
         state.store.clone(),
         state.live.clone(),

@@ -10,6 +10,7 @@ mod audit_chain;
 mod bad_input;
 mod gateway;
 mod grants;
+mod lifecycle;
 mod listeners;
 mod multi_node;
 mod nginx;
