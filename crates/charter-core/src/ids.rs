@@ -99,6 +99,10 @@ id_type!(/// A grant: one partner's access path to one API.
     GrantId, "grt_", "grant");
 id_type!(/// A credential of a grant.
     CredentialId, "crd_", "credential");
+id_type!(/// An offboarding of a partner.
+    OffboardingId, "off_", "offboarding");
+id_type!(/// A recertification review (campaign).
+    ReviewId, "rev_", "review");
 
 #[cfg(test)]
 mod tests {

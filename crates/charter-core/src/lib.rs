@@ -12,12 +12,13 @@ pub mod error;
 pub mod grant;
 pub mod ids;
 pub mod model;
+pub mod offboarding;
 pub mod values;
 
 pub use clock::Clock;
 pub use credential::{Credential, CredentialId, CredentialKind, CredentialStatus};
 pub use error::DomainError;
-pub use ids::{ApiId, GrantId, IdError, PartnerId, PrincipalId};
+pub use ids::{ApiId, GrantId, IdError, OffboardingId, PartnerId, PrincipalId, ReviewId};
 pub use model::{
     Api, Approval, ApprovalDecision, Emergency, Grant, GrantStatus, Operation, Partner,
     PartnerKind, PartnerStatus, Principal,

@@ -156,7 +156,7 @@ impl Live {
                 drop(m);
                 self.apply_signing_key(doc);
             }
-            Kind::Principal | Kind::Gateway => {}
+            Kind::Principal | Kind::Gateway | Kind::Offboarding | Kind::Review => {}
         }
     }
 

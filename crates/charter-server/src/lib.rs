@@ -144,7 +144,7 @@ pub fn master_key(
 
 /// The control-plane router and its OpenAPI description.
 pub fn control_router(state: Shared) -> Router {
-    use routes::{apis, audit, credentials, grants, keys, ops, partners, principals};
+    use routes::{apis, audit, credentials, grants, keys, offboarding, ops, partners, principals};
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(principals::create, principals::list))
         .routes(routes!(principals::get))
@@ -154,6 +154,7 @@ pub fn control_router(state: Shared) -> Router {
         .routes(routes!(apis::get, apis::republish))
         .routes(routes!(partners::create, partners::list))
         .routes(routes!(partners::get, partners::patch))
+        .routes(routes!(offboarding::offboard))
         .routes(routes!(grants::request, grants::list))
         .routes(routes!(grants::get))
         .routes(routes!(grants::decide))

@@ -156,7 +156,7 @@ fn form_decode(s: &str) -> Option<String> {
 }
 
 /// How the client said who it is.
-enum ClientAuth {
+pub(crate) enum ClientAuth {
     Secret {
         client_id: String,
         secret: String,
@@ -280,7 +280,7 @@ async fn read(
 
 /// Authenticates the client against its credential. A revoked or expired credential is
 /// refused before any secret is compared.
-fn authenticate(
+pub(crate) fn authenticate(
     state: &AppState,
     auth: &ClientAuth,
     token_endpoint: &str,

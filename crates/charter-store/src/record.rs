@@ -18,6 +18,8 @@ pub enum Kind {
     SigningKey,
     RevokedToken,
     Gateway,
+    Offboarding,
+    Review,
 }
 
 impl Kind {
@@ -31,10 +33,12 @@ impl Kind {
             Self::SigningKey => "signing_key",
             Self::RevokedToken => "revoked_token",
             Self::Gateway => "gateway",
+            Self::Offboarding => "offboarding",
+            Self::Review => "review",
         }
     }
 
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Principal,
         Kind::Api,
         Kind::Partner,
@@ -43,6 +47,8 @@ impl Kind {
         Kind::SigningKey,
         Kind::RevokedToken,
         Kind::Gateway,
+        Kind::Offboarding,
+        Kind::Review,
     ];
 }
 
@@ -226,5 +232,33 @@ impl Record for CredentialRecord {
     }
     fn status(&self) -> Option<String> {
         status_str(&self.credential.status)
+    }
+}
+
+impl Record for charter_core::offboarding::Offboarding {
+    const KIND: Kind = Kind::Offboarding;
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.partner.to_string())
+    }
+    fn status(&self) -> Option<String> {
+        status_str(&self.status)
+    }
+}
+
+/// A review is found by what it covers (a partner, an API, or the grant of a post-incident
+/// review) and by whether it is still open.
+impl Record for charter_core::review::Review {
+    const KIND: Kind = Kind::Review;
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn parent(&self) -> Option<String> {
+        Some(self.subject.id().to_owned())
+    }
+    fn status(&self) -> Option<String> {
+        Some(self.status.as_str().to_owned())
     }
 }

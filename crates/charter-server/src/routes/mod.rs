@@ -7,6 +7,7 @@ pub mod audit;
 pub mod credentials;
 pub mod grants;
 pub mod keys;
+pub mod offboarding;
 pub mod ops;
 pub mod partners;
 pub mod principals;

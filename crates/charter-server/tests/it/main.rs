@@ -15,4 +15,5 @@ mod listeners;
 mod multi_node;
 mod nginx;
 mod oauth;
+mod offboarding;
 mod role_matrix;
