@@ -17,6 +17,25 @@ pub const MAX_RECERTIFY_DAYS: u32 = 365;
 pub const MAX_GRANT_DAYS: i64 = 365;
 pub const MAX_EMERGENCY_HOURS: i64 = 4;
 
+/// One approver's decision as submitted.
+#[derive(Debug, Clone)]
+pub struct ApprovalInput {
+    pub decision: ApprovalDecision,
+    pub justification: Name,
+    pub ticket: Option<Name>,
+    pub data_exception: Option<Name>,
+}
+
+impl ApprovalInput {
+    pub fn approve(justification: Name) -> Self {
+        Self { decision: ApprovalDecision::Approve, justification, ticket: None, data_exception: None }
+    }
+
+    pub fn reject(justification: Name) -> Self {
+        Self { decision: ApprovalDecision::Reject, justification, ticket: None, data_exception: None }
+    }
+}
+
 /// A grant request as a steward submits it (the `POST /v1/grants` body).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,6 +181,15 @@ impl GrantRequest {
             )));
         }
 
+        // A SaaS connector runs the integration on its side while we keep the data risk:
+        // above `internal` it needs an exception each approver records.
+        let data_exception_required =
+            partner.kind == PartnerKind::SaasConnector && self.data_class_ceiling > DataClass::Internal;
+        if data_exception_required && self.emergency.is_some() {
+            return Err(DomainError::invalid(
+                "break-glass access for a SaaS connector is limited to internal data",
+            ));
+        }
         let emergency = self.emergency;
         let active = emergency.is_some();
         Ok(Grant {
@@ -176,6 +204,7 @@ impl GrantRequest {
             transfer_basis,
             time_window: self.time_window,
             require_dpop: self.require_dpop.unwrap_or(false),
+            data_exception_required,
             emergency,
             expires_at: self.expires_at,
             token_ttl_seconds,
@@ -251,11 +280,10 @@ impl Grant {
         &mut self,
         partner: &Partner,
         approver: &PrincipalId,
-        decision: ApprovalDecision,
-        justification: Name,
-        ticket: Option<Name>,
+        input: ApprovalInput,
         now: Timestamp,
     ) -> Result<(), DomainError> {
+        let ApprovalInput { decision, justification, ticket, data_exception } = input;
         if self.status != GrantStatus::Pending {
             return Err(self.illegal("decide on"));
         }
@@ -274,6 +302,14 @@ impl Grant {
                 "this owner has already decided on the grant",
             ));
         }
+        if decision == ApprovalDecision::Approve
+            && self.data_exception_required
+            && data_exception.is_none()
+        {
+            return Err(DomainError::invalid(
+                "this SaaS connector grant reaches data above internal: the approval must record a data_exception",
+            ));
+        }
         if decision == ApprovalDecision::Approve && now >= self.expires_at {
             return Err(DomainError::conflict(
                 "the grant request has passed its expires_at",
@@ -284,6 +320,7 @@ impl Grant {
             decision,
             justification,
             ticket,
+            data_exception,
             at: now,
         });
         match decision {
@@ -469,35 +506,14 @@ mod tests {
         ));
         // The requester cannot approve, nor can a non-owner.
         assert!(matches!(
-            g.decide(
-                &p,
-                &pid(5),
-                ApprovalDecision::Approve,
-                just("me"),
-                None,
-                now
-            ),
+            g.decide(&p, &pid(5), ApprovalInput::approve(just("me")), now),
             Err(DomainError::Forbidden(_))
         ));
         assert!(matches!(
-            g.decide(
-                &p,
-                &pid(7),
-                ApprovalDecision::Approve,
-                just("me"),
-                None,
-                now
-            ),
+            g.decide(&p, &pid(7), ApprovalInput::approve(just("me")), now),
             Err(DomainError::Forbidden(_))
         ));
-        g.decide(
-            &p,
-            &pid(1),
-            ApprovalDecision::Approve,
-            just("ok"),
-            None,
-            now,
-        )
+        g.decide(&p, &pid(1), ApprovalInput::approve(just("ok")), now)
         .unwrap();
         assert_eq!(g.status, GrantStatus::Active);
         assert_eq!(
@@ -532,14 +548,14 @@ mod tests {
             .into_grant(GrantId::generate(2, [0; 10]), &api, &p, pid(5), now)
             .unwrap();
         assert_eq!(g.approvals_required, 2);
-        g.decide(&p, &pid(1), ApprovalDecision::Approve, just("a"), None, now)
+        g.decide(&p, &pid(1), ApprovalInput::approve(just("a")), now)
             .unwrap();
         assert!(matches!(
-            g.decide(&p, &pid(1), ApprovalDecision::Approve, just("a"), None, now),
+            g.decide(&p, &pid(1), ApprovalInput::approve(just("a")), now),
             Err(DomainError::Conflict(_))
         ));
         assert_eq!(g.status, GrantStatus::Pending);
-        g.decide(&p, &pid(2), ApprovalDecision::Approve, just("b"), None, now)
+        g.decide(&p, &pid(2), ApprovalInput::approve(just("b")), now)
             .unwrap();
         assert_eq!(g.status, GrantStatus::Active);
     }
@@ -551,7 +567,7 @@ mod tests {
         let mut g = request(&api, &p, now)
             .into_grant(GrantId::generate(2, [0; 10]), &api, &p, pid(5), now)
             .unwrap();
-        g.decide(&p, &pid(1), ApprovalDecision::Reject, just("no"), None, now)
+        g.decide(&p, &pid(1), ApprovalInput::reject(just("no")), now)
             .unwrap();
         assert_eq!(g.status, GrantStatus::Rejected);
         assert!(g.revoke(just("x"), now).is_err());

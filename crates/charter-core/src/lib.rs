@@ -13,6 +13,7 @@ pub mod grant;
 pub mod ids;
 pub mod model;
 pub mod offboarding;
+pub mod review;
 pub mod values;
 
 pub use clock::Clock;

@@ -180,6 +180,9 @@ pub struct Approval {
     pub decision: ApprovalDecision,
     pub justification: Name,
     pub ticket: Option<Name>,
+    /// The recorded exception that lets a SaaS connector reach data above `internal`.
+    #[serde(default)]
+    pub data_exception: Option<Name>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
 }
@@ -209,6 +212,10 @@ pub struct Grant {
     pub transfer_basis: Option<Name>,
     pub time_window: Option<TimeWindow>,
     pub require_dpop: bool,
+    /// A SaaS connector's grant above `internal` data: every approval must record an
+    /// explicit data exception.
+    #[serde(default)]
+    pub data_exception_required: bool,
     pub emergency: Option<Emergency>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: Timestamp,

@@ -16,6 +16,7 @@ pub mod oauth;
 pub mod routes;
 pub mod scheduler;
 pub mod state;
+pub mod usage;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -155,6 +156,10 @@ pub fn control_router(state: Shared) -> Router {
         .routes(routes!(partners::create, partners::list))
         .routes(routes!(partners::get, partners::patch))
         .routes(routes!(offboarding::offboard))
+        .routes(routes!(routes::reviews::start, routes::reviews::list))
+        .routes(routes!(routes::reviews::get))
+        .routes(routes!(routes::reviews::attest))
+        .routes(routes!(routes::findings::list))
         .routes(routes!(grants::request, grants::list))
         .routes(routes!(grants::get))
         .routes(routes!(grants::decide))

@@ -179,6 +179,7 @@ impl World {
             transfer_basis: Some(name("SCC 2021/914 module 1")),
             time_window: None,
             require_dpop: false,
+            data_exception_required: false,
             emergency: None,
             expires_at: now + SignedDuration::from_hours(24 * 30),
             token_ttl_seconds: 600,

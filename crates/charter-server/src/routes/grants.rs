@@ -52,9 +52,14 @@ pub async fn request(
     } else {
         "grant.request"
     };
-    state
-        .create(&grant, None, caller.id(), action, None)
-        .await?;
+    if grant.emergency.is_some() {
+        // Break-glass opens its mandatory post-incident review in the same unit.
+        super::reviews::open_post_incident(&state, &grant, &partner, caller.id(), action).await?;
+    } else {
+        state
+            .create(&grant, None, caller.id(), action, None)
+            .await?;
+    }
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
@@ -171,6 +176,10 @@ pub struct Decision {
     pub justification: Name,
     #[schema(value_type = Option<String>)]
     pub ticket: Option<Name>,
+    /// Required to approve a SaaS connector's grant above `internal` data: why the
+    /// exception is accepted.
+    #[schema(value_type = Option<String>)]
+    pub data_exception: Option<Name>,
 }
 
 /// An owner of the grant's partner approves or rejects it; never its requester.
@@ -191,19 +200,19 @@ pub async fn decide(
         .value;
     let mut grant = old.value.clone();
     let ticket = req.ticket.as_ref().map(|t| t.to_string());
-    grant.decide(
-        &partner,
-        &caller.principal.id,
-        req.decision,
-        req.justification.clone(),
-        req.ticket,
-        state.now(),
-    )?;
+    let exception = req.data_exception.as_ref().map(|e| e.to_string());
+    let input = charter_core::grant::ApprovalInput {
+        decision: req.decision,
+        justification: req.justification.clone(),
+        ticket: req.ticket,
+        data_exception: req.data_exception,
+    };
+    grant.decide(&partner, &caller.principal.id, input, state.now())?;
     let action = match req.decision {
         ApprovalDecision::Approve => "grant.approve",
         ApprovalDecision::Reject => "grant.reject",
     };
-    let extra = json!({ "justification": req.justification.as_str(), "ticket": ticket });
+    let extra = json!({ "justification": req.justification.as_str(), "ticket": ticket, "data_exception": exception });
     state
         .update(
             &old,
@@ -242,6 +251,12 @@ async fn lifecycle(
             "grant.suspend"
         }
         Lifecycle::Resume => {
+            // Contract (Reviews): overdue-suspended grants come back only through a review.
+            if charter_core::review::is_overdue_suspended(&grant) {
+                return Err(ApiError::Conflict(
+                    "the grant is suspended for an overdue recertification: attest keep or reduce in a review".into(),
+                ));
+            }
             grant.resume(reason.clone(), now)?;
             "grant.resume"
         }

@@ -5,12 +5,14 @@
 pub mod apis;
 pub mod audit;
 pub mod credentials;
+pub mod findings;
 pub mod grants;
 pub mod keys;
 pub mod offboarding;
 pub mod ops;
 pub mod partners;
 pub mod principals;
+pub mod reviews;
 
 use charter_core::Name;
 use charter_store::{ListFilter, Record, Versioned};

@@ -84,6 +84,12 @@ pub async fn create(
     caller.require(&[Role::Steward])?;
     let regions = check_regions(req.regions)?;
     let owners = check_owners(&state, req.owners).await?;
+    if req.kind == PartnerKind::SaasConnector && owners.is_empty() {
+        return Err(ApiError::Invalid(
+            "a SaaS connector names its accountable owner on our side: owners must not be empty"
+                .into(),
+        ));
+    }
     let now = state.now();
     let (ms, rnd) = state.id_seed();
     let partner = Partner {

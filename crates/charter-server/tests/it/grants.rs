@@ -233,4 +233,31 @@ both_backends! {
         assert_eq!(page["items"].as_array().unwrap().len(), 1);
         assert_eq!(page["items"][0]["id"], acme.as_str());
     }
+
+    async fn saas_connector_needs_a_recorded_data_exception(app: TestApp) {
+        let w = World::new(&app).await;
+        let (s, _) = app.post("/v1/partners", &w.steward.1, json!({ "name": "CRM Connector", "kind": "saas_connector", "regions": ["eu"] })).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a SaaS connector needs an accountable owner");
+        let (s, p) = app.post("/v1/partners", &w.steward.1, json!({ "name": "CRM Connector", "kind": "saas_connector", "regions": ["eu"], "owners": [w.bob.0] })).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let saas = p["id"].as_str().unwrap().to_owned();
+        // Internal data: an ordinary approval.
+        let mut body = w.grant_body(&app, &saas);
+        body["scopes"] = json!(["orders:list"]);
+        body["data_class_ceiling"] = json!("internal");
+        let (_, g) = app.post("/v1/grants", &w.steward.1, body).await;
+        assert_eq!(g["data_exception_required"], false);
+        let (s, _) = app.post(&format!("/v1/grants/{}/approvals", g["id"].as_str().unwrap()), &w.bob.1, approve("ok")).await;
+        assert_eq!(s, StatusCode::OK);
+        // Confidential data: the approval must record the exception.
+        let (_, g) = app.post("/v1/grants", &w.steward.1, w.grant_body(&app, &saas)).await;
+        assert_eq!(g["data_exception_required"], true);
+        let id = g["id"].as_str().unwrap();
+        let (s, e) = app.post(&format!("/v1/grants/{id}/approvals"), &w.bob.1, approve("ok")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let (s, g) = app.post(&format!("/v1/grants/{id}/approvals"), &w.bob.1,
+            json!({ "decision": "approve", "justification": "ok", "data_exception": "DPA 2026-14 covers order PII" })).await;
+        assert_eq!((s, g["status"].as_str()), (StatusCode::OK, Some("active")));
+        assert_eq!(g["approvals"][0]["data_exception"], "DPA 2026-14 covers order PII");
+    }
 }
