@@ -28,11 +28,21 @@ pub struct ApprovalInput {
 
 impl ApprovalInput {
     pub fn approve(justification: Name) -> Self {
-        Self { decision: ApprovalDecision::Approve, justification, ticket: None, data_exception: None }
+        Self {
+            decision: ApprovalDecision::Approve,
+            justification,
+            ticket: None,
+            data_exception: None,
+        }
     }
 
     pub fn reject(justification: Name) -> Self {
-        Self { decision: ApprovalDecision::Reject, justification, ticket: None, data_exception: None }
+        Self {
+            decision: ApprovalDecision::Reject,
+            justification,
+            ticket: None,
+            data_exception: None,
+        }
     }
 }
 
@@ -183,8 +193,8 @@ impl GrantRequest {
 
         // A SaaS connector runs the integration on its side while we keep the data risk:
         // above `internal` it needs an exception each approver records.
-        let data_exception_required =
-            partner.kind == PartnerKind::SaasConnector && self.data_class_ceiling > DataClass::Internal;
+        let data_exception_required = partner.kind == PartnerKind::SaasConnector
+            && self.data_class_ceiling > DataClass::Internal;
         if data_exception_required && self.emergency.is_some() {
             return Err(DomainError::invalid(
                 "break-glass access for a SaaS connector is limited to internal data",
@@ -283,7 +293,12 @@ impl Grant {
         input: ApprovalInput,
         now: Timestamp,
     ) -> Result<(), DomainError> {
-        let ApprovalInput { decision, justification, ticket, data_exception } = input;
+        let ApprovalInput {
+            decision,
+            justification,
+            ticket,
+            data_exception,
+        } = input;
         if self.status != GrantStatus::Pending {
             return Err(self.illegal("decide on"));
         }
@@ -514,7 +529,7 @@ mod tests {
             Err(DomainError::Forbidden(_))
         ));
         g.decide(&p, &pid(1), ApprovalInput::approve(just("ok")), now)
-        .unwrap();
+            .unwrap();
         assert_eq!(g.status, GrantStatus::Active);
         assert_eq!(
             g.review_due_at,
