@@ -58,7 +58,8 @@ pub struct Offboarding {
 }
 
 impl Offboarding {
-    /// `completed` only if there were checks and every one passed.
+    /// `completed` only if every check passed (a partner that held nothing has nothing to
+    /// verify).
     pub fn verdict(checks: &[Check]) -> OffboardingStatus {
         if checks.iter().all(|c| c.passed) {
             OffboardingStatus::Completed

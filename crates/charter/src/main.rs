@@ -1,11 +1,11 @@
 //! `charter`: one binary for running Charter (`serve`, `demo`) and for talking to a running
 //! control plane through its admin API (`principal`, `api`, `partner`, `grant`,
-//! `credential`, `key`, `audit`), plus `token`, which gets an access token the way a partner
-//! workload would.
+//! `breakglass`, `credential`, `review`, `findings`, `key`, `audit`), plus `token`, which gets
+//! an access token the way a partner workload would.
 //!
 //! This file holds the command-line grammar and the dispatch; each verb lives in its own
 //! module. Every failure leaves as one `error: …` line on stderr and exit code 1 (2 for a
-//! broken audit chain).
+//! broken audit chain, 3 for an offboarding whose verification failed).
 
 mod client;
 mod commands;
@@ -74,15 +74,23 @@ enum Command {
     /// APIs: publish and republish APIs and their operations.
     #[command(subcommand)]
     Api(commands::api::ApiCmd),
-    /// Partners: external organisations, their regions and business owners.
+    /// Partners: external organisations, their regions and business owners; offboarding.
     #[command(subcommand)]
     Partner(commands::partner::PartnerCmd),
     /// Grants: request, approve, suspend, resume and revoke partner access.
     #[command(subcommand)]
     Grant(commands::grant::GrantCmd),
+    /// Break-glass: emergency access under an incident, at most 4 hours, reviewed afterwards.
+    #[command(subcommand)]
+    Breakglass(commands::breakglass::BreakglassCmd),
     /// Credentials: issue, rotate and revoke what partner workloads authenticate with.
     #[command(subcommand)]
     Credential(commands::credential::CredentialCmd),
+    /// Reviews: recertification campaigns and post-incident reviews, with usage evidence.
+    #[command(subcommand)]
+    Review(commands::review::ReviewCmd),
+    /// Posture findings, as of now, mapped to OWASP NHI Top 10 and NIST CSF 2.0.
+    Findings(commands::findings::FindingsArgs),
     /// Signing keys: list and rotate the keys that sign access tokens.
     #[command(subcommand)]
     Key(commands::key::KeyCmd),
@@ -130,6 +138,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Api(cmd) => commands::api::run(&cli.global, cmd).await,
         Command::Partner(cmd) => commands::partner::run(&cli.global, cmd).await,
         Command::Grant(cmd) => commands::grant::run(&cli.global, cmd).await,
+        Command::Breakglass(cmd) => commands::breakglass::run(&cli.global, cmd).await,
+        Command::Review(cmd) => commands::review::run(&cli.global, cmd).await,
+        Command::Findings(args) => commands::findings::run(&cli.global, args).await,
         Command::Credential(cmd) => commands::credential::run(&cli.global, cmd).await,
         Command::Key(cmd) => commands::key::run(&cli.global, cmd).await,
         Command::Token(args) => commands::token::run(&cli.global, args).await,

@@ -22,7 +22,7 @@ pub enum DataClassArg {
 }
 
 impl DataClassArg {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Public => "public",
             Self::Internal => "internal",
@@ -96,6 +96,10 @@ pub enum GrantCmd {
         /// Change or ticket reference.
         #[arg(long)]
         ticket: Option<String>,
+        /// Why data above `internal` is accepted for a SaaS connector's grant (required to
+        /// approve such a grant; recorded with the approval).
+        #[arg(long, value_name = "TEXT")]
+        data_exception: Option<String>,
     },
     /// Reject a pending grant; one rejection ends the request.
     Reject {
@@ -179,12 +183,19 @@ pub async fn run(global: &GlobalArgs, cmd: GrantCmd) -> anyhow::Result<ExitCode>
             id,
             justification,
             ticket,
-        } => decide(global, &id, "approve", justification, ticket).await?,
+            data_exception,
+        } => {
+            let body = decision_body("approve", justification, ticket, data_exception);
+            decide(global, &id, &body).await?;
+        }
         GrantCmd::Reject {
             id,
             justification,
             ticket,
-        } => decide(global, &id, "reject", justification, ticket).await?,
+        } => {
+            let body = decision_body("reject", justification, ticket, None);
+            decide(global, &id, &body).await?;
+        }
         GrantCmd::Show { id } => {
             let reply = connect(global)?.get(&["v1", "grants", &id], &[]).await?;
             emit(global, &reply, print_grant)?;
@@ -227,23 +238,30 @@ pub async fn run(global: &GlobalArgs, cmd: GrantCmd) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-async fn decide(
-    global: &GlobalArgs,
-    id: &str,
+async fn decide(global: &GlobalArgs, id: &str, body: &Value) -> anyhow::Result<()> {
+    let reply = connect(global)?
+        .post(&["v1", "grants", id, "approvals"], body)
+        .await?;
+    emit(global, &reply, print_summary)
+}
+
+/// The JSON body of `POST /v1/grants/{id}/approvals`.
+fn decision_body(
     decision: &str,
     justification: String,
     ticket: Option<String>,
-) -> anyhow::Result<()> {
+    data_exception: Option<String>,
+) -> Value {
     let mut body = Map::new();
     body.insert("decision".into(), json!(decision));
     body.insert("justification".into(), json!(justification));
     if let Some(t) = ticket {
         body.insert("ticket".into(), json!(t));
     }
-    let reply = connect(global)?
-        .post(&["v1", "grants", id, "approvals"], &Value::Object(body))
-        .await?;
-    emit(global, &reply, print_summary)
+    if let Some(e) = data_exception {
+        body.insert("data_exception".into(), json!(e));
+    }
+    Value::Object(body)
 }
 
 async fn lifecycle(
@@ -314,13 +332,18 @@ fn print_summary(g: &Value) {
     t.print();
 }
 
-fn print_grant(g: &Value) {
+/// A grant as `key: value` lines, then its approvals.
+pub fn print_grant(g: &Value) {
     print_detail(g, ORDER, &["approvals"]);
     let list = g
         .get("approvals")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
     println!();
+    if list.is_empty() && g.get("emergency").is_some_and(|e| !e.is_null()) {
+        println!("approvals: none (break-glass: active without approval)");
+        return;
+    }
     if list.is_empty() {
         println!(
             "approvals: none yet ({} needed)",
@@ -460,6 +483,51 @@ mod tests {
                 "regions": ["eu"], "expires_at": "2026-04-01T00:00:00Z",
                 "token_ttl_seconds": 300, "emergency": {"incident": "INC-7"},
             })
+        );
+    }
+
+    #[test]
+    fn approvals_carry_the_data_exception() {
+        let w = Wrap::try_parse_from([
+            "t",
+            "approve",
+            "grt_1",
+            "--justification",
+            "Contract ACM-2025-17",
+            "--data-exception",
+            "DPA signed, customer owns the risk",
+        ])
+        .unwrap();
+        let GrantCmd::Approve {
+            justification,
+            ticket,
+            data_exception,
+            ..
+        } = w.cmd
+        else {
+            panic!("not approve")
+        };
+        assert_eq!(
+            decision_body("approve", justification, ticket, data_exception),
+            json!({ "decision": "approve", "justification": "Contract ACM-2025-17",
+                    "data_exception": "DPA signed, customer owns the risk" })
+        );
+        assert_eq!(
+            decision_body("reject", "no".into(), Some("CHG-1".into()), None),
+            json!({ "decision": "reject", "justification": "no", "ticket": "CHG-1" })
+        );
+        assert!(
+            Wrap::try_parse_from([
+                "t",
+                "reject",
+                "grt_1",
+                "--justification",
+                "x",
+                "--data-exception",
+                "y"
+            ])
+            .is_err(),
+            "a rejection records no exception"
         );
     }
 

@@ -5,11 +5,14 @@
 
 pub mod api;
 pub mod audit;
+pub mod breakglass;
 pub mod credential;
+pub mod findings;
 pub mod grant;
 pub mod key;
 pub mod partner;
 pub mod principal;
+pub mod review;
 pub mod token;
 
 use clap::Args;

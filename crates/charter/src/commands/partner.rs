@@ -1,5 +1,6 @@
 //! `charter partner …`: register partner organisations (kind, processing regions, business
-//! owners), change their regions and owners, list and show them.
+//! owners), change their regions and owners, list and show them, and offboard them: revoke
+//! everything, then show the checks that verified removal (exit 3 when one failed).
 
 use std::process::ExitCode;
 
@@ -8,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::{PageArgs, connect, emit, items, next_page_hint};
 use crate::GlobalArgs;
-use crate::table::{Table, field, print_detail};
+use crate::table::{Table, field, print_detail, time_secs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]
@@ -61,7 +62,32 @@ pub enum PartnerCmd {
         #[arg(long = "owner", value_delimiter = ',')]
         owners: Vec<String>,
     },
+    /// Offboard a partner: revoke every grant and credential, then verify removal at the
+    /// token endpoint, introspection and every gateway (exit 3 if a check failed).
+    Offboard {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
+
+/// Exit code of `partner offboard` when the offboarding is reported `failed`.
+const OFFBOARDING_FAILED: u8 = 3;
+
+/// The summary of an offboarding, before its checks.
+const OFFBOARDING: &[&str] = &[
+    "id",
+    "partner",
+    "status",
+    "reason",
+    "requested_by",
+    "revoked_grants",
+    "revoked_credentials",
+    "canaries",
+    "checks",
+    "started_at",
+    "finished_at",
+];
 
 const ORDER: &[&str] = &[
     "id",
@@ -135,6 +161,123 @@ pub async fn run(global: &GlobalArgs, cmd: PartnerCmd) -> anyhow::Result<ExitCod
                 .await?;
             emit(global, &reply, |r| print_detail(r, ORDER, &[]))?;
         }
+        PartnerCmd::Offboard { id, reason } => {
+            let reply = connect(global)?
+                .post(
+                    &["v1", "partners", &id, "offboard"],
+                    &json!({ "reason": reason }),
+                )
+                .await?;
+            emit(global, &reply, print_offboarding)?;
+            if let Some(failed) = failed_checks(&reply) {
+                eprintln!(
+                    "offboarding FAILED: {failed} check(s) did not pass — access may remain; see the checks above"
+                );
+                return Ok(ExitCode::from(OFFBOARDING_FAILED));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `None` for a completed offboarding; else how many of its checks did not pass. Anything
+/// but `completed` counts as failed.
+fn failed_checks(record: &Value) -> Option<usize> {
+    if record.get("status").and_then(Value::as_str) == Some("completed") {
+        return None;
+    }
+    Some(
+        checks(record)
+            .iter()
+            .filter(|c| c.get("passed") != Some(&Value::Bool(true)))
+            .count(),
+    )
+}
+
+fn checks(record: &Value) -> &[Value] {
+    record
+        .get("checks")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The number of entries of the list `record[key]`.
+fn count(record: &Value, key: &str) -> Value {
+    json!(
+        record
+            .get(key)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    )
+}
+
+/// The offboarding's summary (counts instead of lists), then one row per check.
+fn print_offboarding(record: &Value) {
+    let list = checks(record);
+    let passed = list
+        .iter()
+        .filter(|c| c.get("passed") == Some(&Value::Bool(true)))
+        .count();
+    let mut summary = Map::new();
+    for key in [
+        "id",
+        "partner",
+        "status",
+        "reason",
+        "requested_by",
+        "started_at",
+        "finished_at",
+    ] {
+        summary.insert(key.into(), record.get(key).cloned().unwrap_or(Value::Null));
+    }
+    for key in ["revoked_grants", "revoked_credentials", "canaries"] {
+        summary.insert(key.into(), count(record, key));
+    }
+    summary.insert(
+        "checks".into(),
+        json!(format!("{passed} passed, {} failed", list.len() - passed)),
+    );
+    print_detail(&Value::Object(summary), OFFBOARDING, &[]);
+    println!();
+    let mut t = Table::new(&["CHECK", "TARGET", "PASSED", "AT", "DETAIL"]);
+    for c in list {
+        let mark = if c.get("passed") == Some(&Value::Bool(true)) {
+            "✓"
+        } else {
+            "✗"
+        };
+        t.row(vec![
+            field(c, "name"),
+            field(c, "target"),
+            mark.into(),
+            time_secs(c, "at"),
+            field(c, "detail"),
+        ]);
+    }
+    t.print();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_completed_offboarding_succeeds() {
+        let check = |passed: bool| json!({ "name": "gateway_denies", "passed": passed });
+        let done = json!({ "status": "completed", "checks": [check(true), check(true)] });
+        assert_eq!(failed_checks(&done), None);
+        let failed =
+            json!({ "status": "failed", "checks": [check(true), check(false), check(false)] });
+        assert_eq!(failed_checks(&failed), Some(2));
+        assert_eq!(failed_checks(&json!({ "status": "running" })), Some(0));
+        assert_eq!(failed_checks(&json!({})), Some(0));
+    }
+
+    #[test]
+    fn counts_replace_lists_in_the_summary() {
+        let r = json!({ "revoked_grants": ["grt_1", "grt_2"], "canaries": [] });
+        assert_eq!(count(&r, "revoked_grants"), json!(2));
+        assert_eq!(count(&r, "canaries"), json!(0));
+        assert_eq!(count(&r, "missing"), json!(0));
+    }
 }

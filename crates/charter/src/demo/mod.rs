@@ -197,6 +197,7 @@ Try next (as the auditor):
   charter grant show {acme}
   charter audit tail -n 15
   charter audit verify
+  charter findings
   curl -s -H \"Authorization: Bearer {admin_token}\" {server}/v1/grants
   curl -s {server}/openapi.json | head -c 300
 

@@ -7,6 +7,7 @@
 mod cli;
 mod crash;
 mod credentials;
+mod lifecycle;
 mod serve;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,367 @@
+//! `charter review …`: start a recertification campaign over a partner's or an API's grants
+//! (stewards), list and show reviews with the usage evidence of each item, and attest an
+//! item: keep, reduce (to the scopes given) or revoke its grant (an owner of the partner who
+//! did not request the grant). Break-glass grants open their post-incident review themselves.
+
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use serde_json::{Map, Value, json};
+
+use super::{PageArgs, connect, emit, items, next_page_hint};
+use crate::GlobalArgs;
+use crate::table::{Table, cell, field, print_detail, short_time};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum StatusArg {
+    /// Some item still awaits its decision.
+    Open,
+    /// Every item is decided.
+    Completed,
+}
+
+impl StatusArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum KindArg {
+    /// Campaigns over a partner's or an API's grants.
+    Recertification,
+    /// The reviews break-glass grants open.
+    PostIncident,
+}
+
+impl KindArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Recertification => "recertification",
+            Self::PostIncident => "post_incident",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum DecisionArg {
+    /// The access is still needed as it is.
+    Keep,
+    /// Still needed, but only the scopes given with --scope.
+    Reduce,
+    /// No longer needed: the grant is revoked.
+    Revoke,
+}
+
+impl DecisionArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Reduce => "reduce",
+            Self::Revoke => "revoke",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("subject").required(true).multiple(false).args(["partner", "api"])
+))]
+pub struct StartArgs {
+    /// Review every active grant of this partner (prt_…).
+    #[arg(long)]
+    partner: Option<String>,
+    /// Review every active grant on this API (api_…).
+    #[arg(long)]
+    api: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The review (rev_…).
+    review: String,
+    /// The item within the review (itm_1, itm_2, …).
+    item: String,
+    #[arg(long, value_enum)]
+    decision: DecisionArg,
+    /// With --decision reduce: a scope to keep; repeat (or separate with commas) for several.
+    #[arg(long = "scope", value_delimiter = ',')]
+    scopes: Vec<String>,
+    #[arg(long)]
+    justification: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCmd {
+    /// Start a recertification campaign over a partner's or an API's active grants.
+    Start(StartArgs),
+    /// List reviews.
+    List {
+        /// Only open or only completed reviews.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Only campaigns or only post-incident reviews.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a review and its items with their usage evidence.
+    Show { id: String },
+    /// Decide one item: keep, reduce or revoke its grant.
+    Attest(AttestArgs),
+}
+
+const ORDER: &[&str] = &[
+    "id",
+    "kind",
+    "subject",
+    "status",
+    "created_by",
+    "created_at",
+    "completed_at",
+];
+
+pub async fn run(global: &GlobalArgs, cmd: ReviewCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ReviewCmd::Start(args) => {
+            let reply = connect(global)?
+                .post(&["v1", "reviews"], &start_body(&args))
+                .await?;
+            emit(global, &reply, print_review)?;
+        }
+        ReviewCmd::List { status, kind, page } => {
+            let mut query = page.query();
+            query.push((
+                "status",
+                status.map(StatusArg::as_str).unwrap_or_default().into(),
+            ));
+            query.push(("kind", kind.map(KindArg::as_str).unwrap_or_default().into()));
+            let reply = connect(global)?.get(&["v1", "reviews"], &query).await?;
+            emit(global, &reply, |r| {
+                let mut t = Table::new(&["ID", "KIND", "SUBJECT", "STATUS", "DECIDED", "CREATED"]);
+                for review in items(r) {
+                    t.row(vec![
+                        field(review, "id"),
+                        field(review, "kind"),
+                        subject(review),
+                        field(review, "status"),
+                        decided(review),
+                        short_time(review, "created_at"),
+                    ]);
+                }
+                t.print();
+                next_page_hint(r);
+            })?;
+        }
+        ReviewCmd::Show { id } => {
+            let reply = connect(global)?.get(&["v1", "reviews", &id], &[]).await?;
+            emit(global, &reply, print_review)?;
+        }
+        ReviewCmd::Attest(args) => {
+            let body = attest_body(&args)?;
+            let reply = connect(global)?
+                .post(
+                    &["v1", "reviews", &args.review, "items", &args.item, "attest"],
+                    &body,
+                )
+                .await?;
+            emit(global, &reply, print_review)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON body of `POST /v1/reviews`.
+fn start_body(args: &StartArgs) -> Value {
+    match (&args.partner, &args.api) {
+        (Some(partner), _) => json!({ "partner": partner }),
+        (None, api) => json!({ "api": api }),
+    }
+}
+
+/// The JSON body of `POST /v1/reviews/{id}/items/{item}/attest`. Scopes go with `reduce`
+/// only, and `reduce` needs them.
+fn attest_body(args: &AttestArgs) -> anyhow::Result<Value> {
+    let mut body = Map::new();
+    body.insert("decision".into(), json!(args.decision.as_str()));
+    match (args.decision, args.scopes.is_empty()) {
+        (DecisionArg::Reduce, true) => {
+            anyhow::bail!("--decision reduce needs --scope: the scopes the grant keeps")
+        }
+        (DecisionArg::Reduce, false) => {
+            body.insert("scopes".into(), json!(args.scopes));
+        }
+        (other, false) => anyhow::bail!(
+            "--scope goes with --decision reduce; {} keeps or removes every scope",
+            other.as_str()
+        ),
+        (_, true) => {}
+    }
+    body.insert("justification".into(), json!(args.justification));
+    Ok(Value::Object(body))
+}
+
+/// `partner prt_…`, `api api_…` or `grant grt_…`.
+fn subject(review: &Value) -> String {
+    let s = review.get("subject").unwrap_or(&Value::Null);
+    match (s.get("type"), s.get("id")) {
+        (Some(kind), Some(id)) => format!("{} {}", cell(kind), cell(id)),
+        _ => cell(s),
+    }
+}
+
+/// `decided/total` items.
+fn decided(review: &Value) -> String {
+    let list = review_items(review);
+    let done = list.iter().filter(|i| is_decided(i)).count();
+    format!("{done}/{}", list.len())
+}
+
+fn review_items(review: &Value) -> &[Value] {
+    review
+        .get("items")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn is_decided(item: &Value) -> bool {
+    item.get("decision").is_some_and(|d| !d.is_null())
+}
+
+/// `keep by prn_…`, `reduce to a,b by prn_…`, or `-` while undecided.
+fn decision(item: &Value) -> String {
+    let Some(d) = item.get("decision").filter(|d| !d.is_null()) else {
+        return "-".into();
+    };
+    let what = field(d, "decision");
+    let by = field(d, "by");
+    match d.get("scopes").filter(|s| !s.is_null()) {
+        Some(scopes) => format!("{what} to {} by {by}", cell(scopes)),
+        None => format!("{what} by {by}"),
+    }
+}
+
+fn print_review(review: &Value) {
+    let mut head = review.clone();
+    if let Some(map) = head.as_object_mut() {
+        map.insert("subject".into(), json!(subject(review)));
+    }
+    print_detail(&head, ORDER, &["items"]);
+    println!();
+    let mut t = Table::new(&[
+        "ITEM",
+        "KIND",
+        "GRANT",
+        "SCOPES",
+        "LAST CALL",
+        "NEVER USED",
+        "DENIALS",
+        "DUE",
+        "DECISION",
+    ]);
+    for item in review_items(review) {
+        let evidence = item.get("evidence").unwrap_or(&Value::Null);
+        t.row(vec![
+            field(item, "id"),
+            field(item, "kind"),
+            field(item, "grant"),
+            field(item, "scopes"),
+            short_time(evidence, "last_call_at"),
+            field(evidence, "scopes_never_used"),
+            field(evidence, "denials"),
+            short_time(item, "due_at"),
+            decision(item),
+        ]);
+    }
+    t.print();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(subcommand)]
+        cmd: ReviewCmd,
+    }
+
+    fn parse(args: &[&str]) -> Result<ReviewCmd, clap::Error> {
+        let mut all = vec!["t"];
+        all.extend_from_slice(args);
+        Wrap::try_parse_from(all).map(|w| w.cmd)
+    }
+
+    fn attest(args: &[&str]) -> anyhow::Result<Value> {
+        let mut all = vec![
+            "attest",
+            "rev_1",
+            "itm_1",
+            "--justification",
+            "still needed",
+        ];
+        all.extend_from_slice(args);
+        let ReviewCmd::Attest(a) = parse(&all)? else {
+            panic!("not attest")
+        };
+        attest_body(&a)
+    }
+
+    #[test]
+    fn a_review_names_a_partner_or_an_api() {
+        let ReviewCmd::Start(a) = parse(&["start", "--partner", "prt_1"]).unwrap() else {
+            panic!("not start")
+        };
+        assert_eq!(start_body(&a), json!({ "partner": "prt_1" }));
+        let ReviewCmd::Start(a) = parse(&["start", "--api", "api_1"]).unwrap() else {
+            panic!("not start")
+        };
+        assert_eq!(start_body(&a), json!({ "api": "api_1" }));
+        assert!(parse(&["start"]).is_err());
+        assert!(parse(&["start", "--partner", "prt_1", "--api", "api_1"]).is_err());
+    }
+
+    #[test]
+    fn attest_bodies() {
+        assert_eq!(
+            attest(&["--decision", "keep"]).unwrap(),
+            json!({ "decision": "keep", "justification": "still needed" })
+        );
+        assert_eq!(
+            attest(&["--decision", "reduce", "--scope", "orders:read"]).unwrap(),
+            json!({ "decision": "reduce", "scopes": ["orders:read"], "justification": "still needed" })
+        );
+        let e = attest(&["--decision", "reduce"]).unwrap_err();
+        assert!(e.to_string().contains("--scope"), "{e}");
+        let e = attest(&["--decision", "revoke", "--scope", "orders:read"]).unwrap_err();
+        assert!(e.to_string().contains("reduce"), "{e}");
+        assert!(attest(&["--decision", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn rendering_helpers() {
+        let review = json!({
+            "subject": { "type": "partner", "id": "prt_1" },
+            "items": [
+                { "decision": null },
+                { "decision": { "decision": "reduce", "scopes": ["a", "b"], "by": "prn_1" } },
+                { "decision": { "decision": "keep", "by": "prn_2" } },
+            ],
+        });
+        assert_eq!(subject(&review), "partner prt_1");
+        assert_eq!(decided(&review), "2/3");
+        let list = review_items(&review);
+        assert_eq!(decision(&list[0]), "-");
+        assert_eq!(decision(&list[1]), "reduce to a,b by prn_1");
+        assert_eq!(decision(&list[2]), "keep by prn_2");
+        assert_eq!(decided(&json!({})), "0/0");
+    }
+}
