@@ -31,6 +31,8 @@ pub enum CredentialKind {
 pub enum CredentialStatus {
     Active,
     Revoked,
+    /// Past its maximum age.
+    Expired,
 }
 
 /// One version of a credential's verifier. Public facts only: the keyed hash of a secret is
@@ -119,7 +121,7 @@ impl Credential {
         if self.status == CredentialStatus::Revoked {
             return Err(Unusable::Revoked);
         }
-        if now >= self.expires_at {
+        if self.status == CredentialStatus::Expired || now >= self.expires_at {
             return Err(Unusable::Expired);
         }
         Ok(())
@@ -140,9 +142,9 @@ impl Credential {
         jwk_thumbprint: Option<String>,
         now: Timestamp,
     ) -> Result<u32, DomainError> {
-        if self.status == CredentialStatus::Revoked {
+        if self.status != CredentialStatus::Active {
             return Err(DomainError::conflict(
-                "a revoked credential cannot be rotated",
+                "only an active credential can be rotated",
             ));
         }
         if now >= self.expires_at {
@@ -171,6 +173,16 @@ impl Credential {
             jwk_thumbprint,
         });
         Ok(version)
+    }
+
+    /// Marks a credential past its maximum age as expired (it stopped working at that
+    /// second in any case; this records it).
+    pub fn expire(&mut self, now: Timestamp) -> Result<(), DomainError> {
+        if self.status != CredentialStatus::Active || now < self.expires_at {
+            return Err(DomainError::conflict("the credential is not due to expire"));
+        }
+        self.status = CredentialStatus::Expired;
+        Ok(())
     }
 
     pub fn revoke(&mut self, reason: Name, now: Timestamp) -> Result<(), DomainError> {

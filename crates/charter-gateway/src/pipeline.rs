@@ -281,18 +281,18 @@ impl Gateway {
             details: json!({ "request_id": allowed.request_id, "status": status, "latency_us": latency_us, "gateway": self.config.id }),
             prev: String::new(),
         };
-        let writer = self.writer.clone();
-        tokio::spawn(async move {
-            if let Err(e) = writer
-                .submit(Unit {
-                    ops: vec![],
-                    audit: vec![record],
-                })
-                .await
-            {
-                tracing::error!(error = %e, "outcome record lost");
-            }
-        });
+        // Queued without waiting; only when the queue is full does a task wait for room.
+        if let Err(unit) = self.writer.try_submit_detached(Unit {
+            ops: vec![],
+            audit: vec![record],
+        }) {
+            let writer = self.writer.clone();
+            tokio::spawn(async move {
+                if let Err(e) = writer.submit_detached(unit).await {
+                    tracing::error!(error = %e, "outcome record lost");
+                }
+            });
+        }
     }
 
     fn identity_headers(&self, allowed: &Allowed, h: &mut HeaderMap) {

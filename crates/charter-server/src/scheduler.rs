@@ -21,6 +21,7 @@ use crate::state::AppState;
 pub struct TickReport {
     pub expired: Vec<String>,
     pub suspended_overdue: Vec<String>,
+    pub credentials_expired: Vec<String>,
 }
 
 async fn grants_in(state: &AppState, status: GrantStatus) -> ApiResult<Vec<Versioned<Grant>>> {
@@ -97,16 +98,83 @@ pub async fn tick(state: &AppState) -> ApiResult<TickReport> {
             }
         }
     }
+    expire_credentials(state, now, &mut report).await?;
     Ok(report)
 }
 
-/// Ticks every `every` until the process ends.
+/// Records credentials that passed their maximum age (they stopped working at that second).
+async fn expire_credentials(
+    state: &AppState,
+    now: jiff::Timestamp,
+    report: &mut TickReport,
+) -> ApiResult<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let filter = ListFilter {
+            parent: None,
+            status: Some("active".into()),
+        };
+        let page = state
+            .store
+            .list(Kind::Credential, &filter, after.as_deref(), 500)
+            .await?;
+        for doc in &page {
+            let old = Versioned::<charter_store::CredentialRecord>::from_doc(doc)?;
+            let mut rec = old.value.clone();
+            if rec.credential.expire(now).is_ok() {
+                let r = state.record(
+                    "system",
+                    "credential.expire",
+                    rec.credential.id.as_str(),
+                    Some("maximum age reached".into()),
+                    json!({ "grant": rec.credential.grant, "partner": rec.credential.partner,
+                            "client_id": rec.credential.client_id, "expires_at": rec.credential.expires_at }),
+                );
+                let unit = charter_store::Unit {
+                    ops: vec![charter_store::Op::Update(old.next_doc(&rec))],
+                    audit: vec![r],
+                };
+                if state.write(unit).await.is_ok() {
+                    report
+                        .credentials_expired
+                        .push(rec.credential.id.to_string());
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// Ticks every `every` until the process ends, while this node leads (exactly one node
+/// does when several share PostgreSQL; the others keep trying to take over).
 pub async fn run(state: crate::Shared, every: Duration) {
     let mut interval = tokio::time::interval(every);
+    let mut leadership: Option<charter_store::Leadership> = None;
     loop {
         interval.tick().await;
+        let leading = match &mut leadership {
+            Some(l) => l.alive().await,
+            None => false,
+        };
+        if !leading {
+            leadership = match state.store.try_lead().await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take scheduler leadership");
+                    None
+                }
+            };
+            if leadership.is_none() {
+                continue;
+            }
+            tracing::info!("this node runs the lifecycle scheduler");
+        }
         match tick(&state).await {
-            Ok(r) if !r.expired.is_empty() || !r.suspended_overdue.is_empty() => {
+            Ok(r) if r != TickReport::default() => {
                 tracing::info!(
                     expired = r.expired.len(),
                     suspended = r.suspended_overdue.len(),

@@ -161,6 +161,25 @@ pub trait Store: Send + Sync + 'static {
     /// Objects other nodes change, as they commit (PostgreSQL `LISTEN/NOTIFY`); `None` for
     /// an embedded store, where every writer is in this process.
     async fn change_feed(&self) -> Result<Option<ChangeFeed>, StoreError>;
+    /// Tries to become the one node that runs the lifecycle scheduler. An embedded store
+    /// always leads; with PostgreSQL a session advisory lock held on a dedicated connection
+    /// decides, and is released when the connection (or the node) goes away.
+    async fn try_lead(&self) -> Result<Option<Leadership>, StoreError>;
+}
+
+/// Held by the node that leads.
+pub struct Leadership {
+    conn: Option<sqlx::PgConnection>,
+}
+
+impl Leadership {
+    /// Whether the lock is still held (its connection still answers).
+    pub async fn alive(&mut self) -> bool {
+        match &mut self.conn {
+            None => true,
+            Some(conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok(),
+        }
+    }
 }
 
 /// Committed object changes, as `(kind, id)`, from every node sharing the database.

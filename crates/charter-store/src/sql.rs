@@ -22,6 +22,9 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] =
 const POSTGRES_MIGRATIONS: &[(i64, &str)] =
     &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
 
+/// Audit rows per multi-row INSERT (7 binds each; far below either backend's limit).
+const INSERT_CHUNK: usize = 200;
+
 const DOC_COLUMNS: &str = "id, kind, name, lookup, parent, status, body, version";
 
 fn kind_from(s: &str) -> Option<Kind> {
@@ -67,9 +70,25 @@ impl SqliteStore {
     async fn feed(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
         Ok(None)
     }
+
+    async fn lead(&self) -> Result<Option<crate::Leadership>, StoreError> {
+        Ok(Some(crate::Leadership { conn: None }))
+    }
 }
 
+/// The advisory lock key of the scheduler's leadership.
+const LEADER_LOCK: i64 = 7_602;
+
 impl PostgresStore {
+    async fn lead(&self) -> Result<Option<crate::Leadership>, StoreError> {
+        let mut conn = self.pool.acquire().await?.detach();
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(got.then_some(crate::Leadership { conn: Some(conn) }))
+    }
+
     async fn feed(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener.listen("charter_changes").await?;
@@ -167,28 +186,6 @@ macro_rules! sql_backend {
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(Self::doc_from_row).transpose()
-            }
-
-            async fn insert_record(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                rec: &AuditRecord,
-                body: &str,
-                hash: &str,
-            ) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO audit_log (seq, at, actor, action, target, body, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(i64::try_from(rec.seq).unwrap_or(i64::MAX))
-                .bind(&rec.at)
-                .bind(&rec.actor)
-                .bind(&rec.action)
-                .bind(&rec.target)
-                .bind(body)
-                .bind(hash)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
             }
 
             async fn apply_op(
@@ -341,6 +338,10 @@ macro_rules! sql_backend {
                 self.feed().await
             }
 
+            async fn try_lead(&self) -> Result<Option<crate::Leadership>, StoreError> {
+                self.lead().await
+            }
+
             async fn audit_head(&self) -> Result<ChainHead, StoreError> {
                 let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
                     .fetch_one(&self.pool)
@@ -358,54 +359,31 @@ macro_rules! sql_backend {
                 let mut head = ChainHead { seq: u64::try_from(seq).unwrap_or(0), hash: row.try_get("hash")? };
                 let mut results = Vec::with_capacity(units.len());
                 let mut changed: Vec<String> = Vec::new();
+                // Sealed records of every applied unit, inserted together at the end (a
+                // failure there rolls back the whole batch, object writes included).
+                let mut pending: Vec<(AuditRecord, String, String)> = Vec::new();
                 for unit in units {
-                    // Audit-only units (most of them: access decisions) cannot conflict and
-                    // need no savepoint.
-                    if unit.ops.is_empty() {
-                        let mut unit_head = head.clone();
-                        let mut seqs = Vec::with_capacity(unit.audit.len());
-                        let mut sealed = Vec::with_capacity(unit.audit.len());
-                        let mut failed = None;
-                        for mut rec in unit.audit {
-                            match AuditRecord::seal(&mut rec, &unit_head) {
-                                Ok((body, hash)) => {
-                                    unit_head = ChainHead { seq: rec.seq, hash: hash.clone() };
-                                    sealed.push((rec, body, hash));
-                                }
-                                Err(e) => {
-                                    failed = Some(UnitError::Unencodable(e.to_string()));
-                                    break;
-                                }
+                    let sp = if unit.ops.is_empty() {
+                        None
+                    } else {
+                        let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
+                        let mut outcome = Ok(());
+                        for op in &unit.ops {
+                            outcome = Self::apply_op(&mut sp, op).await?;
+                            if outcome.is_err() {
+                                break;
                             }
                         }
-                        if let Some(e) = failed {
+                        if let Err(e) = outcome {
+                            sp.rollback().await?;
                             results.push(Err(e));
                             continue;
                         }
-                        for (rec, body, hash) in sealed {
-                            Self::insert_record(&mut tx, &rec, &body, &hash).await?;
-                            seqs.push(rec.seq);
-                        }
-                        head = unit_head;
-                        results.push(Ok(seqs));
-                        continue;
-                    }
-                    let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
-                    let mut outcome = Ok(());
-                    for op in &unit.ops {
-                        outcome = Self::apply_op(&mut sp, op).await?;
-                        if outcome.is_err() {
-                            break;
-                        }
-                    }
-                    if let Err(e) = outcome {
-                        sp.rollback().await?;
-                        results.push(Err(e));
-                        continue;
-                    }
+                        Some(sp)
+                    };
                     let mut unit_head = head.clone();
-                    let mut seqs = Vec::with_capacity(unit.audit.len());
                     let mut sealed = Vec::with_capacity(unit.audit.len());
+                    let mut failed = None;
                     for mut rec in unit.audit {
                         match AuditRecord::seal(&mut rec, &unit_head) {
                             Ok((body, hash)) => {
@@ -413,27 +391,43 @@ macro_rules! sql_backend {
                                 sealed.push((rec, body, hash));
                             }
                             Err(e) => {
-                                outcome = Err(UnitError::Unencodable(e.to_string()));
+                                failed = Some(UnitError::Unencodable(e.to_string()));
                                 break;
                             }
                         }
                     }
-                    if let Err(e) = outcome {
-                        sp.rollback().await?;
+                    if let Some(e) = failed {
+                        if let Some(sp) = sp {
+                            sp.rollback().await?;
+                        }
                         results.push(Err(e));
                         continue;
                     }
-                    for (rec, body, hash) in sealed {
-                        Self::insert_record(&mut sp, &rec, &body, &hash).await?;
-                        seqs.push(rec.seq);
+                    if let Some(sp) = sp {
+                        sp.commit().await?;
                     }
-                    sp.commit().await?;
-                    head = unit_head;
                     for op in &unit.ops {
                         let (Op::Insert(d) | Op::Update(d)) = op;
                         changed.push(format!("{}:{}", d.kind.as_str(), d.id));
                     }
-                    results.push(Ok(seqs));
+                    head = unit_head;
+                    results.push(Ok(sealed.iter().map(|(r, _, _)| r.seq).collect()));
+                    pending.extend(sealed);
+                }
+                for chunk in pending.chunks(INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_log (seq, at, actor, action, target, body, hash) ",
+                    );
+                    qb.push_values(chunk, |mut row, (rec, body, hash)| {
+                        row.push_bind(i64::try_from(rec.seq).unwrap_or(i64::MAX))
+                            .push_bind(rec.at.as_str())
+                            .push_bind(rec.actor.as_str())
+                            .push_bind(rec.action.as_str())
+                            .push_bind(rec.target.as_str())
+                            .push_bind(body.as_str())
+                            .push_bind(hash.as_str());
+                    });
+                    qb.build().execute(&mut *tx).await?;
                 }
                 sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
                     .bind(i64::try_from(head.seq).unwrap_or(i64::MAX))

@@ -25,7 +25,8 @@ impl Default for WriterConfig {
     }
 }
 
-type Reply = oneshot::Sender<Result<Vec<u64>, WriteError>>;
+/// Where a unit's result goes: a waiting caller, or nowhere (fire-and-forget records).
+type Reply = Option<oneshot::Sender<Result<Vec<u64>, WriteError>>>;
 
 /// Handle to the writer task; cheap to clone. The task stops when every handle is dropped.
 #[derive(Clone)]
@@ -46,10 +47,30 @@ impl AuditWriter {
     pub async fn submit(&self, unit: Unit) -> Result<Vec<u64>, WriteError> {
         let (reply, done) = oneshot::channel();
         self.tx
-            .send((unit, reply))
+            .send((unit, Some(reply)))
             .await
             .map_err(|_| StoreError::WriterGone)?;
         done.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queues a unit without waiting for its commit (records that must not hold a response,
+    /// such as a call's outcome). A failed commit is logged by the writer.
+    pub async fn submit_detached(&self, unit: Unit) -> Result<(), WriteError> {
+        self.tx
+            .send((unit, None))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        Ok(())
+    }
+
+    /// Queues a unit without waiting at all if there is room; `Err` gives it back when the
+    /// queue is full.
+    pub fn try_submit_detached(&self, unit: Unit) -> Result<(), Unit> {
+        self.tx.try_send((unit, None)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full((u, _)) | mpsc::error::TrySendError::Closed((u, _)) => {
+                u
+            }
+        })
     }
 
     /// Units waiting in the queue.
@@ -66,13 +87,22 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Unit, Reply)>, max_b
         match store.commit(units).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result.map_err(|e: UnitError| WriteError::Unit(e)));
+                    match reply {
+                        Some(reply) => {
+                            let _ = reply.send(result.map_err(|e: UnitError| WriteError::Unit(e)));
+                        }
+                        None => {
+                            if let Err(e) = result {
+                                tracing::error!(error = %e, "a queued audit unit was refused");
+                            }
+                        }
+                    }
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit commit failed; nothing in the batch was written");
                 let msg = e.to_string();
-                for reply in replies {
+                for reply in replies.into_iter().flatten() {
                     let _ =
                         reply.send(Err(WriteError::Store(StoreError::Unavailable(msg.clone()))));
                 }

@@ -73,4 +73,53 @@ both_backends! {
         let (_, page) = app.get(&format!("/v1/audit?target={grant}&action=grant.emergency_end"), ADMIN_TOKEN).await;
         assert_eq!(page["items"][0]["record"]["details"]["emergency"], "INC-7");
     }
+
+    async fn credentials_expire_at_max_age(app: TestApp) {
+        let w = World::new(&app).await;
+        let grant = w.active_grant(&app).await;
+        let (s, c) = app.post(&format!("/v1/grants/{grant}/credentials"), &w.steward.1, json!({ "kind": "client_secret", "max_age_days": 10 })).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let id = c["id"].as_str().unwrap().to_owned();
+        app.clock.advance(SignedDuration::from_hours(24 * 10));
+        let report = charter_server::scheduler::tick(&app.state).await.unwrap();
+        assert_eq!(report.credentials_expired, vec![id.clone()]);
+        let (_, cred) = app.get(&format!("/v1/credentials/{id}"), ADMIN_TOKEN).await;
+        assert_eq!(cred["status"], "expired");
+        let (_, page) = app.get(&format!("/v1/audit?target={id}&action=credential.expire"), ADMIN_TOKEN).await;
+        assert_eq!(page["items"][0]["record"]["actor"], "system");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_one_node_leads_the_scheduler() {
+    let app = crate::harness::TestApp::spawn(crate::harness::Backend::Postgres).await;
+    let db = app.pg_db.clone();
+    let other = charter_store::open(&app.db_url, charter_store::Durability::Process)
+        .await
+        .unwrap();
+    let mut first = app
+        .state
+        .store
+        .try_lead()
+        .await
+        .unwrap()
+        .expect("the first node leads");
+    assert!(
+        other.try_lead().await.unwrap().is_none(),
+        "a second node does not"
+    );
+    assert!(first.alive().await);
+    drop(first);
+    // The lock goes with the leader's connection; the other node can take over.
+    let mut taken = None;
+    for _ in 0..100 {
+        taken = other.try_lead().await.unwrap();
+        if taken.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(taken.is_some());
+    drop(taken);
+    crate::harness::drop_database(db).await;
 }
