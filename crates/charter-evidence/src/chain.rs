@@ -66,6 +66,69 @@ impl AuditRecord {
     }
 }
 
+/// An audit record whose `details` are already in canonical form. Callers prepare records
+/// (the costly part: walking and sorting `details`) in parallel; the one writer then only
+/// assembles the canonical text around `seq` and `prev` and hashes it. The text is exactly
+/// what [`AuditRecord::canonical`] produces for the same record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedRecord {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub reason: Option<String>,
+    /// `details` in canonical form.
+    pub details: String,
+}
+
+impl PreparedRecord {
+    /// Canonicalises the record's `details`.
+    ///
+    /// # Errors
+    ///
+    /// [`CanonicalError`] if `details` holds an integer beyond ±2^53.
+    pub fn prepare(rec: &AuditRecord) -> Result<Self, CanonicalError> {
+        Ok(Self {
+            at: rec.at.clone(),
+            actor: rec.actor.clone(),
+            action: rec.action.clone(),
+            target: rec.target.clone(),
+            reason: rec.reason.clone(),
+            details: canonical_json(&rec.details)?,
+        })
+    }
+
+    /// Seals the record after `head`: returns `(seq, canonical body, hash)`. The members are
+    /// written in RFC 8785 order (action, actor, at, details, prev, reason, seq, target).
+    pub fn seal(&self, head: &ChainHead) -> (u64, String, String) {
+        use crate::canonical::write_string;
+        let seq = head.seq.saturating_add(1);
+        let mut body = String::with_capacity(self.details.len() + 256);
+        body.push_str("{\"action\":");
+        write_string(&mut body, &self.action);
+        body.push_str(",\"actor\":");
+        write_string(&mut body, &self.actor);
+        body.push_str(",\"at\":");
+        write_string(&mut body, &self.at);
+        body.push_str(",\"details\":");
+        body.push_str(&self.details);
+        body.push_str(",\"prev\":");
+        write_string(&mut body, &head.hash);
+        body.push_str(",\"reason\":");
+        match &self.reason {
+            Some(r) => write_string(&mut body, r),
+            None => body.push_str("null"),
+        }
+        body.push_str(",\"seq\":");
+        body.push_str(&seq.to_string());
+        body.push_str(",\"target\":");
+        write_string(&mut body, &self.target);
+        body.push('}');
+        let hash = record_hash(&body);
+        (seq, body, hash)
+    }
+}
+
 /// Lowercase hex of SHA-256 over the UTF-8 bytes of a canonical encoding.
 pub fn record_hash(canonical: &str) -> String {
     hex::encode(Sha256::digest(canonical.as_bytes()))
@@ -294,5 +357,40 @@ mod tests {
         assert_eq!(v.push(&good_looking).unwrap_err(), first);
         assert_eq!(v.records(), 0);
         assert_eq!(v.head(), ChainHead::genesis());
+    }
+}
+
+#[cfg(test)]
+mod prepared_tests {
+    use super::*;
+
+    #[test]
+    fn prepared_sealing_matches_the_generic_encoding() {
+        let head = ChainHead {
+            seq: 41,
+            hash: "ab".repeat(32),
+        };
+        for (reason, details) in [
+            (None, serde_json::json!({})),
+            (
+                Some("über \"quoted\"\n".to_owned()),
+                serde_json::json!({ "z": [1, 2.5, null], "a": { "é": "\u{2028}", "b": true } }),
+            ),
+        ] {
+            let mut rec = AuditRecord {
+                seq: 0,
+                at: "2026-11-29T01:00:00.123Z".into(),
+                actor: "prn_x".into(),
+                action: "grant.approve".into(),
+                target: "grt_\u{1F600}".into(),
+                reason,
+                details,
+                prev: String::new(),
+            };
+            let prepared = PreparedRecord::prepare(&rec).unwrap();
+            let (seq, body, hash) = prepared.seal(&head);
+            let (generic_body, generic_hash) = rec.seal(&head).unwrap();
+            assert_eq!((seq, &body, &hash), (42, &generic_body, &generic_hash));
+        }
     }
 }

@@ -19,5 +19,6 @@ pub mod chain;
 
 pub use canonical::{CanonicalError, canonical_json};
 pub use chain::{
-    AuditRecord, ChainBreak, ChainHead, ChainVerifier, GENESIS_HASH, StoredRecord, record_hash,
+    AuditRecord, ChainBreak, ChainHead, ChainVerifier, GENESIS_HASH, PreparedRecord, StoredRecord,
+    record_hash,
 };

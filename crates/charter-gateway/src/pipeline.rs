@@ -282,10 +282,17 @@ impl Gateway {
             prev: String::new(),
         };
         // Queued without waiting; only when the queue is full does a task wait for room.
-        if let Err(unit) = self.writer.try_submit_detached(Unit {
+        let unit = match charter_store::prepare(Unit {
             ops: vec![],
             audit: vec![record],
         }) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!(error = %e, "outcome record cannot be encoded");
+                return;
+            }
+        };
+        if let Err(unit) = self.writer.try_submit_detached(unit) {
             let writer = self.writer.clone();
             tokio::spawn(async move {
                 if let Err(e) = writer.submit_detached(unit).await {

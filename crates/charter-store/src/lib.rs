@@ -17,10 +17,10 @@ mod sql;
 mod writer;
 
 use async_trait::async_trait;
-pub use charter_evidence::{AuditRecord, ChainHead, StoredRecord};
+pub use charter_evidence::{AuditRecord, ChainHead, PreparedRecord, StoredRecord};
 pub use record::{CredentialRecord, Kind, Record, Verifier, Versioned};
 pub use sql::{PostgresStore, SqliteStore};
-pub use writer::{AuditWriter, WriterConfig};
+pub use writer::{AuditWriter, WriterConfig, prepare};
 
 /// How hard a commit tries to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,6 +110,14 @@ pub struct Unit {
     pub audit: Vec<AuditRecord>,
 }
 
+/// A unit whose audit records have been prepared (their `details` canonicalised) by the
+/// submitter, so the writer only seals them.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedUnit {
+    pub ops: Vec<Op>,
+    pub audit: Vec<PreparedRecord>,
+}
+
 /// Filters for [`Store::list`].
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -156,7 +164,7 @@ pub trait Store: Send + Sync + 'static {
     /// their audit records onto the chain. The outer error means nothing was committed.
     async fn commit(
         &self,
-        units: Vec<Unit>,
+        units: Vec<PreparedUnit>,
     ) -> Result<Vec<Result<Vec<u64>, UnitError>>, StoreError>;
     /// Objects other nodes change, as they commit (PostgreSQL `LISTEN/NOTIFY`); `None` for
     /// an embedded store, where every writer is in this process.

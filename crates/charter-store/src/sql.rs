@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use charter_evidence::{AuditRecord, ChainHead, StoredRecord};
+use charter_evidence::{ChainHead, StoredRecord};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 };
 
 use crate::{
-    AuditQuery, Doc, Durability, Kind, ListFilter, Op, Store, StoreError, Unit, UnitError,
+    AuditQuery, Doc, Durability, Kind, ListFilter, Op, PreparedUnit, Store, StoreError, UnitError,
 };
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] =
@@ -350,7 +350,7 @@ macro_rules! sql_backend {
                 Ok(ChainHead { seq: u64::try_from(seq).unwrap_or(0), hash: row.try_get("hash")? })
             }
 
-            async fn commit(&self, units: Vec<Unit>) -> Result<Vec<Result<Vec<u64>, UnitError>>, StoreError> {
+            async fn commit(&self, units: Vec<PreparedUnit>) -> Result<Vec<Result<Vec<u64>, UnitError>>, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let row = sqlx::query(concat!("SELECT seq, hash FROM audit_head WHERE id = 1", $lock_head))
                     .fetch_one(&mut *tx)
@@ -361,7 +361,7 @@ macro_rules! sql_backend {
                 let mut changed: Vec<String> = Vec::new();
                 // Sealed records of every applied unit, inserted together at the end (a
                 // failure there rolls back the whole batch, object writes included).
-                let mut pending: Vec<(AuditRecord, String, String)> = Vec::new();
+                let mut pending: Vec<(u64, crate::PreparedRecord, String, String)> = Vec::new();
                 for unit in units {
                     let sp = if unit.ops.is_empty() {
                         None
@@ -383,25 +383,10 @@ macro_rules! sql_backend {
                     };
                     let mut unit_head = head.clone();
                     let mut sealed = Vec::with_capacity(unit.audit.len());
-                    let mut failed = None;
-                    for mut rec in unit.audit {
-                        match AuditRecord::seal(&mut rec, &unit_head) {
-                            Ok((body, hash)) => {
-                                unit_head = ChainHead { seq: rec.seq, hash: hash.clone() };
-                                sealed.push((rec, body, hash));
-                            }
-                            Err(e) => {
-                                failed = Some(UnitError::Unencodable(e.to_string()));
-                                break;
-                            }
-                        }
-                    }
-                    if let Some(e) = failed {
-                        if let Some(sp) = sp {
-                            sp.rollback().await?;
-                        }
-                        results.push(Err(e));
-                        continue;
+                    for rec in unit.audit {
+                        let (seq, body, hash) = rec.seal(&unit_head);
+                        unit_head = ChainHead { seq, hash: hash.clone() };
+                        sealed.push((seq, rec, body, hash));
                     }
                     if let Some(sp) = sp {
                         sp.commit().await?;
@@ -411,15 +396,15 @@ macro_rules! sql_backend {
                         changed.push(format!("{}:{}", d.kind.as_str(), d.id));
                     }
                     head = unit_head;
-                    results.push(Ok(sealed.iter().map(|(r, _, _)| r.seq).collect()));
+                    results.push(Ok(sealed.iter().map(|(seq, _, _, _)| *seq).collect()));
                     pending.extend(sealed);
                 }
                 for chunk in pending.chunks(INSERT_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO audit_log (seq, at, actor, action, target, body, hash) ",
                     );
-                    qb.push_values(chunk, |mut row, (rec, body, hash)| {
-                        row.push_bind(i64::try_from(rec.seq).unwrap_or(i64::MAX))
+                    qb.push_values(chunk, |mut row, (seq, rec, body, hash)| {
+                        row.push_bind(i64::try_from(*seq).unwrap_or(i64::MAX))
                             .push_bind(rec.at.as_str())
                             .push_bind(rec.actor.as_str())
                             .push_bind(rec.action.as_str())

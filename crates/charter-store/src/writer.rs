@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Store, StoreError, Unit, UnitError, WriteError};
+use crate::{PreparedRecord, PreparedUnit, Store, StoreError, Unit, UnitError, WriteError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct WriterConfig {
@@ -25,13 +25,27 @@ impl Default for WriterConfig {
     }
 }
 
+/// Canonicalises a unit's audit details on the caller's task, off the writer's path.
+pub fn prepare(unit: Unit) -> Result<PreparedUnit, UnitError> {
+    let audit = unit
+        .audit
+        .iter()
+        .map(PreparedRecord::prepare)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| UnitError::Unencodable(e.to_string()))?;
+    Ok(PreparedUnit {
+        ops: unit.ops,
+        audit,
+    })
+}
+
 /// Where a unit's result goes: a waiting caller, or nowhere (fire-and-forget records).
 type Reply = Option<oneshot::Sender<Result<Vec<u64>, WriteError>>>;
 
 /// Handle to the writer task; cheap to clone. The task stops when every handle is dropped.
 #[derive(Clone)]
 pub struct AuditWriter {
-    tx: mpsc::Sender<(Unit, Reply)>,
+    tx: mpsc::Sender<(PreparedUnit, Reply)>,
 }
 
 impl AuditWriter {
@@ -45,6 +59,7 @@ impl AuditWriter {
     /// Writes a unit and returns the sequence numbers of its audit records once the commit
     /// holding them is durable.
     pub async fn submit(&self, unit: Unit) -> Result<Vec<u64>, WriteError> {
+        let unit = prepare(unit)?;
         let (reply, done) = oneshot::channel();
         self.tx
             .send((unit, Some(reply)))
@@ -55,7 +70,7 @@ impl AuditWriter {
 
     /// Queues a unit without waiting for its commit (records that must not hold a response,
     /// such as a call's outcome). A failed commit is logged by the writer.
-    pub async fn submit_detached(&self, unit: Unit) -> Result<(), WriteError> {
+    pub async fn submit_detached(&self, unit: PreparedUnit) -> Result<(), WriteError> {
         self.tx
             .send((unit, None))
             .await
@@ -65,7 +80,7 @@ impl AuditWriter {
 
     /// Queues a unit without waiting at all if there is room; `Err` gives it back when the
     /// queue is full.
-    pub fn try_submit_detached(&self, unit: Unit) -> Result<(), Unit> {
+    pub fn try_submit_detached(&self, unit: PreparedUnit) -> Result<(), PreparedUnit> {
         self.tx.try_send((unit, None)).map_err(|e| match e {
             mpsc::error::TrySendError::Full((u, _)) | mpsc::error::TrySendError::Closed((u, _)) => {
                 u
@@ -79,10 +94,14 @@ impl AuditWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Unit, Reply)>, max_batch: usize) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<(PreparedUnit, Reply)>,
+    max_batch: usize,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
-        let (units, replies): (Vec<Unit>, Vec<Reply>) = batch.drain(..).unzip();
+        let (units, replies): (Vec<PreparedUnit>, Vec<Reply>) = batch.drain(..).unzip();
         metrics::histogram!("charter_audit_commit_batch_size").record(units.len() as f64);
         match store.commit(units).await {
             Ok(results) => {
