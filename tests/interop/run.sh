@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Interoperability test: starts `charter serve` (SQLite, temp dir, free loopback ports) and
+# drives its OAuth endpoints with independent implementations — authlib (client), PyJWT
+# (token verification against the JWKS), requests (introspection) — see test_oauth.py.
+#
+# Env: CHARTER_BIN (default target/debug/charter, built if missing),
+#      CHARTER_INTEROP_VENV (default target/interop-venv; created and reused),
+#      CHARTER_INTEROP_KEEP=1 keeps the data dir and server log.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+here="$root/tests/interop"
+
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+venv="${CHARTER_INTEROP_VENV:-$target_dir/interop-venv}"
+reqs="$here/requirements.txt"
+if [ ! -x "$venv/bin/python" ]; then
+    echo "interop: creating venv $venv"
+    python3 -m venv "$venv"
+fi
+# Reinstall only when requirements.txt changed since the last install.
+stamp="$venv/.charter-interop-requirements"
+if ! cmp -s "$reqs" "$stamp"; then
+    echo "interop: installing $(grep -v '^#' "$reqs" | tr '\n' ' ')"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
+    cp "$reqs" "$stamp"
+fi
+py="$venv/bin/python"
+
+if [ -n "${CHARTER_BIN:-}" ]; then
+    bin="$CHARTER_BIN"
+    [ -x "$bin" ] || { echo "interop: CHARTER_BIN=$bin is not an executable"; exit 1; }
+else
+    bin="$target_dir/debug/charter"
+    # Build when missing or older than the sources (cargo test usually just built it).
+    if [ ! -x "$bin" ] || [ -n "$(find crates Cargo.toml Cargo.lock -newer "$bin" \
+            \( -name '*.rs' -o -name '*.toml' -o -name '*.lock' -o -name '*.sql' \) \
+            -print -quit 2>/dev/null)" ]; then
+        echo "interop: building $bin"
+        cargo build -p charter --locked
+    fi
+fi
+
+read -r port gw_port < <("$py" - <<'EOF'
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+for s in socks:
+    s.close()
+EOF
+)
+base="http://127.0.0.1:$port"
+data=$(mktemp -d "${TMPDIR:-/tmp}/charter-interop.XXXXXX")
+admin_token="interop-admin-$("$py" -c 'import secrets; print(secrets.token_hex(16))')"
+log="$data/server.log"
+pid=""
+
+cleanup() {
+    local rc=$?
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    if [ "$rc" -ne 0 ] && [ -f "$log" ]; then
+        echo "interop: server log (last 40 lines):"
+        tail -n 40 "$log" | sed 's/^/  | /'
+    fi
+    if [ "${CHARTER_INTEROP_KEEP:-0}" = 1 ]; then
+        echo "interop: kept $data"
+    else
+        rm -rf "$data"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+CHARTER_ADMIN_TOKEN="$admin_token" "$bin" serve --data-dir "$data/db" \
+    --listen "127.0.0.1:$port" --gateway-listen "127.0.0.1:$gw_port" >"$log" 2>&1 &
+pid=$!
+
+ready=0
+for _ in $(seq 1 150); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "interop: charter serve exited early"
+        exit 1
+    fi
+    if curl -fsS -o /dev/null "$base/healthz" 2>/dev/null; then
+        ready=1
+        break
+    fi
+    sleep 0.2
+done
+if [ "$ready" != 1 ]; then
+    echo "interop: $base/healthz did not answer within 30 s"
+    exit 1
+fi
+echo "interop: charter serve up at $base (pid $pid, $bin)"
+
+"$py" "$here/test_oauth.py" --base "$base" --admin-token "$admin_token"
