@@ -315,7 +315,14 @@ pub(crate) fn authenticate(
             if ok { Ok(cred) } else { Err("secret_mismatch") }
         }
         ClientAuth::Assertion { assertion, .. } => {
-            let audiences = [state.settings.issuer.as_str(), token_endpoint];
+            // Any of this server's own identifiers: the issuer, the token endpoint, and the
+            // revocation endpoint (clients name the endpoint they call).
+            let revocation_endpoint = format!("{}{REVOKE_PATH}", state.settings.issuer);
+            let audiences = [
+                state.settings.issuer.as_str(),
+                token_endpoint,
+                revocation_endpoint.as_str(),
+            ];
             let verified = cred.live_verifiers(now).find_map(|v| {
                 let jwk = serde_json::from_str::<Value>(v.public_jwk.as_deref()?).ok()?;
                 let jwk = PublicJwk::parse(&jwk).ok()?;
