@@ -156,7 +156,11 @@ impl Live {
                 drop(m);
                 self.apply_signing_key(doc);
             }
-            Kind::Principal | Kind::Gateway | Kind::Offboarding | Kind::Review => {}
+            Kind::Principal
+            | Kind::Gateway
+            | Kind::Offboarding
+            | Kind::Review
+            | Kind::EvidenceKey => {}
         }
     }
 

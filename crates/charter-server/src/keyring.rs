@@ -68,6 +68,7 @@ pub struct KeyRing {
     master: MasterKey,
     pub secrets: SecretHasher,
     current: RwLock<Option<Arc<KeyState>>>,
+    evidence_state: RwLock<Option<Arc<EvidenceState>>>,
 }
 
 fn new_kid() -> String {
@@ -82,6 +83,7 @@ impl KeyRing {
             master,
             secrets,
             current: RwLock::new(None),
+            evidence_state: RwLock::new(None),
         }
     }
 
@@ -217,5 +219,159 @@ impl KeyRing {
     /// Re-reads the keys (another node may have rotated them).
     pub async fn reload(&self, state: &AppState) -> ApiResult<()> {
         self.install(state, self.read_all(state).await?)
+    }
+}
+
+/// An evidence signing key as stored: signs evidence bundles and audit checkpoints. Every
+/// evidence public key ever used stays published, so old bundles verify after rotation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvidenceKeyRecord {
+    pub kid: String,
+    pub status: KeyStatus,
+    pub sealed: SealedKey,
+    pub public_jwk: PublicJwk,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+impl Record for EvidenceKeyRecord {
+    const KIND: Kind = Kind::EvidenceKey;
+    fn id(&self) -> &str {
+        &self.kid
+    }
+}
+
+/// The evidence key that signs now, and every evidence public key ever used.
+pub struct EvidenceState {
+    pub signing: SigningKey,
+    pub published: Vec<PublicJwk>,
+}
+
+impl EvidenceState {
+    pub fn kid(&self) -> &str {
+        self.signing.kid()
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.signing.sign(message)
+    }
+}
+
+impl KeyRing {
+    /// The evidence key; fails closed (503) if none is loaded.
+    pub fn evidence(&self) -> ApiResult<Arc<EvidenceState>> {
+        self.evidence_state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| ApiError::Unavailable("no evidence key is loaded".into()))
+    }
+
+    async fn read_evidence(
+        &self,
+        state: &AppState,
+    ) -> ApiResult<Vec<Versioned<EvidenceKeyRecord>>> {
+        let docs = state
+            .store
+            .list(Kind::EvidenceKey, &ListFilter::default(), None, 1000)
+            .await?;
+        docs.iter().map(|d| Ok(Versioned::from_doc(d)?)).collect()
+    }
+
+    fn fresh_evidence(&self, now: Timestamp) -> ApiResult<EvidenceKeyRecord> {
+        let b: [u8; 13] = rand::random();
+        let key = SigningKey::generate(format!("evk_{}", hex::encode(b)))
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))?;
+        let sealed = key
+            .seal(&self.master)
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{e}")))?;
+        Ok(EvidenceKeyRecord {
+            kid: key.kid().to_owned(),
+            status: KeyStatus::Active,
+            sealed,
+            public_jwk: key.public_jwk(),
+            created_at: now,
+            retired_at: None,
+        })
+    }
+
+    /// Loads the evidence keys, creating the first on first start.
+    pub async fn load_evidence(&self, state: &AppState) -> ApiResult<()> {
+        let mut records = self.read_evidence(state).await?;
+        if !records.iter().any(|r| r.value.status == KeyStatus::Active) {
+            let key = self.fresh_evidence(state.now())?;
+            let rec = state.record(
+                "system",
+                "evidence_key.create",
+                &key.kid,
+                Some("first start".into()),
+                json!({ "kid": key.kid }),
+            );
+            state
+                .write(Unit {
+                    ops: vec![Op::Insert(Versioned::new_doc(&key, None))],
+                    audit: vec![rec],
+                })
+                .await?;
+            records = self.read_evidence(state).await?;
+        }
+        self.install_evidence(records)
+    }
+
+    fn install_evidence(&self, records: Vec<Versioned<EvidenceKeyRecord>>) -> ApiResult<()> {
+        let active = records
+            .iter()
+            .find(|r| r.value.status == KeyStatus::Active)
+            .ok_or_else(|| ApiError::Unavailable("no active evidence key".into()))?;
+        let signing = SigningKey::unseal(&active.value.sealed, &self.master).map_err(|e| {
+            ApiError::Unexpected(anyhow::anyhow!(
+                "the evidence key cannot be unsealed (wrong master key?): {e}"
+            ))
+        })?;
+        let published = records.iter().map(|r| r.value.public_jwk.clone()).collect();
+        *self
+            .evidence_state
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(EvidenceState { signing, published }));
+        Ok(())
+    }
+
+    /// Retires the evidence key and starts a new one; the old public key stays published.
+    pub async fn rotate_evidence(
+        &self,
+        state: &AppState,
+        actor: &str,
+    ) -> ApiResult<serde_json::Value> {
+        let now = state.now();
+        let mut ops = Vec::new();
+        let mut retired = Vec::new();
+        for r in self.read_evidence(state).await? {
+            if r.value.status == KeyStatus::Active {
+                let mut v = r.value.clone();
+                v.status = KeyStatus::Retired;
+                v.retired_at = Some(now);
+                retired.push(v.kid.clone());
+                ops.push(Op::Update(r.next_doc(&v)));
+            }
+        }
+        let key = self.fresh_evidence(now)?;
+        let details = json!({ "active": key.kid, "retired": retired });
+        ops.push(Op::Insert(Versioned::new_doc(&key, None)));
+        let rec = state.record(
+            actor,
+            "evidence_key.rotate",
+            &key.kid,
+            None,
+            details.clone(),
+        );
+        state
+            .write(Unit {
+                ops,
+                audit: vec![rec],
+            })
+            .await?;
+        self.install_evidence(self.read_evidence(state).await?)?;
+        Ok(details)
     }
 }

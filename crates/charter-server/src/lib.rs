@@ -68,6 +68,16 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Every evidence public key ever used (bundles and checkpoints verify against these).
+async fn evidence_keys(
+    axum::extract::State(state): axum::extract::State<Shared>,
+) -> axum::response::Response {
+    match state.keys.evidence() {
+        Ok(e) => axum::Json(serde_json::json!({ "keys": e.published })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// The process-wide Prometheus recorder (installed once, shared by every app in a process).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -117,6 +127,11 @@ pub async fn app_state(
         .load(&state)
         .await
         .map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))?;
+    state
+        .keys
+        .load_evidence(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading evidence keys: {e}"))?;
     Ok(state)
 }
 
@@ -193,6 +208,10 @@ pub fn control_router(state: Shared) -> Router {
             axum::routing::get(oauth::metadata),
         )
         .route(oauth::JWKS_PATH, axum::routing::get(oauth::jwks))
+        .route(
+            "/.well-known/charter-evidence-keys",
+            axum::routing::get(evidence_keys),
+        )
         .route(oauth::TOKEN_PATH, axum::routing::post(oauth::token))
         .route(
             oauth::INTROSPECT_PATH,

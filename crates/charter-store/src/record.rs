@@ -20,6 +20,7 @@ pub enum Kind {
     Gateway,
     Offboarding,
     Review,
+    EvidenceKey,
 }
 
 impl Kind {
@@ -35,10 +36,11 @@ impl Kind {
             Self::Gateway => "gateway",
             Self::Offboarding => "offboarding",
             Self::Review => "review",
+            Self::EvidenceKey => "evidence_key",
         }
     }
 
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Principal,
         Kind::Api,
         Kind::Partner,
@@ -49,6 +51,7 @@ impl Kind {
         Kind::Gateway,
         Kind::Offboarding,
         Kind::Review,
+        Kind::EvidenceKey,
     ];
 }
 

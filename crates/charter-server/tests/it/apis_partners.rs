@@ -113,7 +113,7 @@ both_backends! {
         }
         let (s, v) = app.get("/v1/audit/verify", ADMIN_TOKEN).await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        // signing keys + bootstrap + principal + 64 partners
-        assert_eq!(v["records"], 67);
+        // signing keys + evidence key + bootstrap + principal + 64 partners
+        assert_eq!(v["records"], 68);
     }
 }

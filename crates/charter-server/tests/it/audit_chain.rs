@@ -93,12 +93,12 @@ both_backends! {
     async fn an_edited_record_is_detected(app: TestApp) {
         history(&app).await;
         drop_append_only_guard(&app).await;
-        app.raw_sql(&["UPDATE audit_log SET body = REPLACE(body, 'partner-office', 'someone-else') WHERE seq = 4"]).await;
+        app.raw_sql(&["UPDATE audit_log SET body = REPLACE(body, 'partner-office', 'someone-else') WHERE seq = 5"]).await;
         let (s, v) = verify(&app).await;
         assert_eq!(s, StatusCode::CONFLICT, "{v}");
         assert_eq!(v["valid"], false);
         assert_eq!(v["error"], "chain_broken");
-        assert_eq!(v["first_bad_record"], 4);
+        assert_eq!(v["first_bad_record"], 5);
     }
 
     async fn an_edit_with_a_recomputed_hash_is_detected_at_the_next_record(app: TestApp) {
