@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use charter_auth::keys::KeySet;
-use charter_core::{Api, Grant, Partner};
+use charter_core::{Api, Grant, Partner, Principal};
 
 use crate::routing::CompiledApi;
 use charter_store::{
@@ -48,6 +48,8 @@ struct Maps {
     partners: HashMap<String, Arc<Partner>>,
     grants: HashMap<String, Arc<Grant>>,
     credentials: HashMap<String, Arc<CredentialRecord>>,
+    /// Admin-API principals by the hash of their current token.
+    principals: HashMap<String, Arc<Principal>>,
     revoked: HashMap<String, i64>,
 }
 
@@ -87,6 +89,7 @@ impl Live {
             Kind::Credential,
             Kind::RevokedToken,
             Kind::SigningKey,
+            Kind::Principal,
         ] {
             let mut after: Option<String> = None;
             loop {
@@ -156,8 +159,16 @@ impl Live {
                 drop(m);
                 self.apply_signing_key(doc);
             }
-            Kind::Principal
-            | Kind::Gateway
+            Kind::Principal => {
+                if let Some(p) = parse::<Principal>(doc) {
+                    // A rotated token's old hash goes; the new one (if any) comes.
+                    m.principals.retain(|_, known| known.id != p.id);
+                    if let Some(hash) = &doc.lookup {
+                        m.principals.insert(hash.clone(), Arc::new(p));
+                    }
+                }
+            }
+            Kind::Gateway
             | Kind::Offboarding
             | Kind::Review
             | Kind::EvidenceKey => {}
@@ -213,6 +224,11 @@ impl Live {
             .api_by_name
             .get(name)
             .cloned()
+    }
+
+    /// The principal whose current token has this hash.
+    pub fn principal_by_token_hash(&self, hash: &str) -> Option<Arc<Principal>> {
+        self.maps.read().unwrap_or_else(|p| p.into_inner()).principals.get(hash).cloned()
     }
 
     pub fn api(&self, id: &str) -> Option<Arc<Api>> {

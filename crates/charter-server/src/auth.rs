@@ -146,14 +146,19 @@ impl FromRequestParts<Shared> for Caller {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Err(reject(state, ip, "missing bearer token").await);
         };
-        let Some(doc) = state
-            .store
-            .get_by_lookup(Kind::Principal, &token_hash(token))
-            .await?
-        else {
-            return Err(reject(state, ip, "unknown token").await);
+        // The live view holds principals by token hash (kept current by every write and the
+        // change feed); a miss falls back to the store.
+        let hash = token_hash(token);
+        let principal = match state.live.principal_by_token_hash(&hash) {
+            Some(p) => Principal::clone(&p),
+            None => {
+                let Some(doc) = state.store.get_by_lookup(Kind::Principal, &hash).await? else {
+                    return Err(reject(state, ip, "unknown token").await);
+                };
+                state.live.apply(&doc);
+                Versioned::<Principal>::from_doc(&doc)?.value
+            }
         };
-        let principal = Versioned::<Principal>::from_doc(&doc)?.value;
         if principal.disabled {
             return Err(reject(state, ip, "principal disabled").await);
         }
