@@ -1,6 +1,6 @@
 //! Tamper-evidence primitives for Charter's audit log.
 //!
-//! This crate owns three things, shared by the store's writer and the
+//! This crate owns four things, shared by the store's writer and the
 //! offline verifier so that both sides agree byte for byte:
 //!
 //! * the audit record's **canonical encoding** — the RFC 8785 JSON
@@ -9,14 +9,18 @@
 //!   of its predecessor's canonical encoding in `prev`, the first one links
 //!   to [`GENESIS_HASH`], see [`chain`];
 //! * **chain verification** — [`ChainVerifier`] replays stored records and
-//!   names the first record at which the chain is broken.
+//!   names the first record at which the chain is broken;
+//! * **evidence bundles** — signing and offline verification of
+//!   `charter-evidence/1` bundles, see [`bundle`].
 //!
 //! The crate is pure computation: no I/O, no clock, no async runtime.
 //! The on-disk format is described in `docs/audit-encoding.md`.
 
+pub mod bundle;
 pub mod canonical;
 pub mod chain;
 
+pub use bundle::{BundleError, Summary};
 pub use canonical::{CanonicalError, canonical_json};
 pub use chain::{
     AuditRecord, ChainBreak, ChainHead, ChainVerifier, GENESIS_HASH, PreparedRecord, StoredRecord,

@@ -168,10 +168,7 @@ impl Live {
                     }
                 }
             }
-            Kind::Gateway
-            | Kind::Offboarding
-            | Kind::Review
-            | Kind::EvidenceKey => {}
+            Kind::Gateway | Kind::Offboarding | Kind::Review | Kind::EvidenceKey => {}
         }
     }
 
@@ -228,7 +225,12 @@ impl Live {
 
     /// The principal whose current token has this hash.
     pub fn principal_by_token_hash(&self, hash: &str) -> Option<Arc<Principal>> {
-        self.maps.read().unwrap_or_else(|p| p.into_inner()).principals.get(hash).cloned()
+        self.maps
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .principals
+            .get(hash)
+            .cloned()
     }
 
     pub fn api(&self, id: &str) -> Option<Arc<Api>> {

@@ -45,6 +45,10 @@ pub struct Config {
     pub insecure_http: bool,
     /// Lifetime of principal tokens in days.
     pub principal_token_days: i64,
+    /// Where signed audit checkpoints are appended; default `<data_dir>/checkpoints.jsonl`.
+    pub checkpoint_file: Option<PathBuf>,
+    /// How often the chain head is checkpointed (when it moved), in seconds.
+    pub checkpoint_interval_seconds: u64,
 }
 
 impl Default for Config {
@@ -62,11 +66,20 @@ impl Default for Config {
             tls_key: None,
             insecure_http: false,
             principal_token_days: 90,
+            checkpoint_file: None,
+            checkpoint_interval_seconds: crate::checkpoints::DEFAULT_INTERVAL.as_secs(),
         }
     }
 }
 
 impl Config {
+    /// The checkpoint sink: `checkpoint_file`, else `<data_dir>/checkpoints.jsonl`.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.checkpoint_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::checkpoints::DEFAULT_FILE))
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database {
             Some(url) => url.clone(),

@@ -6,6 +6,7 @@
 //! handlers convert input into `charter-core` types on their first lines.
 
 pub mod auth;
+pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -160,7 +161,9 @@ pub fn master_key(
 
 /// The control-plane router and its OpenAPI description.
 pub fn control_router(state: Shared) -> Router {
-    use routes::{apis, audit, credentials, grants, keys, offboarding, ops, partners, principals};
+    use routes::{
+        apis, audit, credentials, evidence, grants, keys, offboarding, ops, partners, principals,
+    };
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(principals::create, principals::list))
         .routes(routes!(principals::get))
@@ -171,10 +174,13 @@ pub fn control_router(state: Shared) -> Router {
         .routes(routes!(partners::create, partners::list))
         .routes(routes!(partners::get, partners::patch))
         .routes(routes!(offboarding::offboard))
+        .routes(routes!(evidence::for_grant))
+        .routes(routes!(evidence::for_partner))
         .routes(routes!(routes::reviews::start, routes::reviews::list))
         .routes(routes!(routes::reviews::get))
         .routes(routes!(routes::reviews::attest))
         .routes(routes!(routes::findings::list))
+        .routes(routes!(routes::compliance::report))
         .routes(routes!(grants::request, grants::list))
         .routes(routes!(grants::get))
         .routes(routes!(grants::decide))
@@ -189,6 +195,7 @@ pub fn control_router(state: Shared) -> Router {
         .routes(routes!(keys::list))
         .routes(routes!(audit::query))
         .routes(routes!(audit::verify))
+        .routes(routes!(routes::export::export))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
@@ -463,6 +470,13 @@ pub async fn start(
         state.clone(),
         std::time::Duration::from_secs(5),
     )));
+    if matches!(config.role, NodeRole::All | NodeRole::Control) {
+        tasks_bg.push(tokio::spawn(checkpoints::run(
+            state.clone(),
+            config.checkpoint_path(),
+            std::time::Duration::from_secs(config.checkpoint_interval_seconds.max(1)),
+        )));
+    }
     tasks_bg.push(tokio::spawn(charter_gateway::feed::run(
         state.store.clone(),
         state.live.clone(),

@@ -1,7 +1,7 @@
 //! `charter`: one binary for running Charter (`serve`, `demo`) and for talking to a running
 //! control plane through its admin API (`principal`, `api`, `partner`, `grant`,
-//! `breakglass`, `credential`, `review`, `findings`, `key`, `audit`), plus `token`, which gets
-//! an access token the way a partner workload would.
+//! `breakglass`, `credential`, `review`, `findings`, `compliance`, `key`, `audit`), plus
+//! `token`, which gets an access token the way a partner workload would.
 //!
 //! This file holds the command-line grammar and the dispatch; each verb lives in its own
 //! module. Every failure leaves as one `error: …` line on stderr and exit code 1 (2 for a
@@ -91,6 +91,10 @@ enum Command {
     Review(commands::review::ReviewCmd),
     /// Posture findings, as of now, mapped to OWASP NHI Top 10 and NIST CSF 2.0.
     Findings(commands::findings::FindingsArgs),
+    /// Compliance report: NIST CSF 2.0, NIST SP 800-207 and OWASP NHI Top 10 controls,
+    /// pass/fail from the current state, for the estate or one partner.
+    #[command(subcommand)]
+    Compliance(commands::compliance::ComplianceCmd),
     /// Signing keys: list and rotate the keys that sign access tokens.
     #[command(subcommand)]
     Key(commands::key::KeyCmd),
@@ -99,6 +103,9 @@ enum Command {
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCmd),
+    /// Evidence bundles: export a grant's or partner's signed bundle; verify one offline.
+    #[command(subcommand)]
+    Evidence(commands::evidence::EvidenceCmd),
 }
 
 fn main() -> ExitCode {
@@ -141,10 +148,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Breakglass(cmd) => commands::breakglass::run(&cli.global, cmd).await,
         Command::Review(cmd) => commands::review::run(&cli.global, cmd).await,
         Command::Findings(args) => commands::findings::run(&cli.global, args).await,
+        Command::Compliance(cmd) => commands::compliance::run(&cli.global, cmd).await,
         Command::Credential(cmd) => commands::credential::run(&cli.global, cmd).await,
         Command::Key(cmd) => commands::key::run(&cli.global, cmd).await,
         Command::Token(args) => commands::token::run(&cli.global, args).await,
         Command::Audit(cmd) => commands::audit::run(&cli.global, cmd).await,
+        Command::Evidence(cmd) => commands::evidence::run(&cli.global, cmd).await,
     }
 }
 

@@ -4,6 +4,7 @@
 // purpose too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bundle;
 mod canonical;
 mod chain;
 mod snapshot;

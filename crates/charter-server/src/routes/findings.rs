@@ -160,7 +160,7 @@ pub struct FindingList {
 }
 
 /// Every object of a kind (all pages).
-async fn all<T: Record>(state: &AppState, filter: ListFilter) -> ApiResult<Vec<T>> {
+pub(crate) async fn all<T: Record>(state: &AppState, filter: ListFilter) -> ApiResult<Vec<T>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {

@@ -4,7 +4,10 @@
 
 pub mod apis;
 pub mod audit;
+pub mod compliance;
 pub mod credentials;
+pub mod evidence;
+pub mod export;
 pub mod findings;
 pub mod grants;
 pub mod keys;

@@ -6,7 +6,9 @@
 pub mod api;
 pub mod audit;
 pub mod breakglass;
+pub mod compliance;
 pub mod credential;
+pub mod evidence;
 pub mod findings;
 pub mod grant;
 pub mod key;

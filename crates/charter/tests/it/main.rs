@@ -4,6 +4,7 @@
 // clippy.toml exempts `#[test]` functions; the shared helpers here panic on purpose too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod checkpoints;
 mod cli;
 mod crash;
 mod credentials;

@@ -1,0 +1,554 @@
+//! Evidence bundles (`GET /v1/grants/{id}/evidence`, `GET /v1/partners/{id}/evidence`): who
+//! requested and approved access, what it could reach, every credential, usage, reviews,
+//! emergency use and removal — each statement citing the audit events that prove it, with
+//! the chain links that tie those events to the log, the chain head, every evidence public
+//! key, and a detached JWS over the canonical bundle. Format: `docs/evidence-bundle.md`;
+//! the offline verifier is `charter_evidence::bundle::verify`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use charter_core::{Grant, Partner};
+use charter_evidence::{AuditRecord, StoredRecord};
+use charter_store::{AuditQuery, Kind, ListFilter, Versioned};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+
+use super::grants::Visibility;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Params;
+use crate::state::{AppState, Shared};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceParams {
+    /// `json` (default) or `html`.
+    pub format: Option<String>,
+}
+
+/// A cited audit record, parsed, with its stored form.
+struct Event {
+    stored: StoredRecord,
+    rec: AuditRecord,
+}
+
+async fn events_for(state: &AppState, target: &str) -> ApiResult<Vec<Event>> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let q = AuditQuery {
+            after,
+            target: Some(target.to_owned()),
+            limit: 1000,
+            ..AuditQuery::default()
+        };
+        let page = state.store.audit_query(&q).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for stored in page {
+            let rec: AuditRecord = serde_json::from_str(&stored.body).map_err(|e| {
+                ApiError::Unexpected(anyhow::anyhow!(
+                    "audit record {} unreadable: {e}",
+                    stored.seq
+                ))
+            })?;
+            out.push(Event { stored, rec });
+        }
+    }
+    Ok(out)
+}
+
+fn detail<'a>(e: &'a Event, key: &str) -> &'a Value {
+    e.rec.details.get(key).unwrap_or(&Value::Null)
+}
+
+/// Builds the statements about one grant, citing `cited` events (by seq).
+struct Builder {
+    statements: Vec<Value>,
+    cited: BTreeMap<u64, StoredRecord>,
+}
+
+impl Builder {
+    fn cite(&mut self, e: &Event) -> u64 {
+        self.cited
+            .entry(e.stored.seq)
+            .or_insert_with(|| e.stored.clone());
+        e.stored.seq
+    }
+
+    fn push(&mut self, kind: &str, grant: &str, text: String, facts: Value, events: Vec<u64>) {
+        let id = format!("st-{}", self.statements.len() + 1);
+        self.statements.push(json!({ "id": id, "kind": kind, "grant": grant, "text": text, "facts": facts, "events": events }));
+    }
+
+    fn single(&mut self, kind: &str, grant: &str, text: String, facts: Value, e: &Event) {
+        let seq = self.cite(e);
+        self.push(kind, grant, text, facts, vec![seq]);
+    }
+}
+
+fn reach_facts(after: &Value) -> Value {
+    json!({
+        "scopes": after["scopes"],
+        "data_class_ceiling": after["data_class_ceiling"],
+        "regions": after["regions"],
+        "environments": after["environments"],
+        "time_window": after["time_window"],
+        "transfer_basis": after["transfer_basis"],
+    })
+}
+
+async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> ApiResult<()> {
+    let gid = grant.id.to_string();
+    let events = events_for(state, &gid).await?;
+    let mut last_reach: Option<Value> = None;
+    let mut tokens = Vec::new();
+    let mut decisions = Vec::new();
+    for e in &events {
+        let (actor, at, action) = (
+            e.rec.actor.as_str(),
+            e.rec.at.as_str(),
+            e.rec.action.as_str(),
+        );
+        match action {
+            "grant.request" | "grant.emergency_open" => {
+                b.single(
+                    "requested",
+                    &gid,
+                    format!("{actor} requested access for {} on {at}", grant.use_case),
+                    json!({ "actor": actor, "at": at, "action": action }),
+                    e,
+                );
+                if action == "grant.emergency_open" {
+                    let incident = e.rec.details["after"]["emergency"]["incident"].clone();
+                    b.single(
+                        "emergency",
+                        &gid,
+                        format!("break-glass access opened under {incident} on {at}"),
+                        json!({ "incident": incident, "at": at }),
+                        e,
+                    );
+                }
+            }
+            "grant.approve" | "grant.reject" => {
+                let kind = if action == "grant.approve" {
+                    "approved"
+                } else {
+                    "rejected"
+                };
+                b.single(
+                    kind,
+                    &gid,
+                    format!("{actor} {kind} on {at}: {}", detail(e, "justification").as_str().unwrap_or("")),
+                    json!({ "actor": actor, "at": at, "justification": detail(e, "justification"), "ticket": detail(e, "ticket") }),
+                    e,
+                );
+            }
+            "review.attest" => {
+                b.single(
+                    "review",
+                    &gid,
+                    format!("{actor} attested {} on {at}", detail(e, "decision").as_str().unwrap_or("")),
+                    json!({ "actor": actor, "at": at, "decision": detail(e, "decision"), "justification": detail(e, "justification") }),
+                    e,
+                );
+            }
+            "grant.revoke" | "grant.expire" | "grant.emergency_end" => {
+                b.single(
+                    "removed",
+                    &gid,
+                    format!("access removed ({action}) by {actor} on {at}"),
+                    json!({ "actor": actor, "at": at, "action": action, "reason": e.rec.reason }),
+                    e,
+                );
+                if action == "grant.emergency_end" {
+                    let incident = detail(e, "emergency").clone();
+                    b.single(
+                        "emergency",
+                        &gid,
+                        format!("break-glass access under {incident} ended on {at}"),
+                        json!({ "incident": incident, "at": at }),
+                        e,
+                    );
+                }
+            }
+            "token.issue" => tokens.push(e),
+            "access.decision" => decisions.push(e),
+            _ => {}
+        }
+        // What the grant could reach, each time that changed.
+        if let Some(after) = e
+            .rec
+            .details
+            .get("after")
+            .filter(|a| a.get("scopes").is_some())
+        {
+            let facts = reach_facts(after);
+            if last_reach.as_ref() != Some(&facts) {
+                let scopes = after["scopes"]
+                    .as_array()
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default();
+                b.single(
+                    "reach",
+                    &gid,
+                    format!(
+                        "from {at}: scopes {scopes}, data up to {}, regions {}",
+                        after["data_class_ceiling"].as_str().unwrap_or("?"),
+                        after["regions"]
+                    ),
+                    facts.clone(),
+                    e,
+                );
+                last_reach = Some(facts);
+            }
+        }
+    }
+    if !tokens.is_empty() {
+        let seqs: Vec<u64> = tokens.iter().map(|e| b.cite(e)).collect();
+        let (first, last) = time_span(&tokens);
+        b.push(
+            "token_issued",
+            &gid,
+            format!(
+                "{} access tokens issued between {first} and {last}",
+                seqs.len()
+            ),
+            json!({ "count": seqs.len(), "first_at": first, "last_at": last }),
+            seqs,
+        );
+    }
+    if !decisions.is_empty() {
+        let allowed = decisions
+            .iter()
+            .filter(|e| detail(e, "decision") == "allow")
+            .count();
+        let seqs: Vec<u64> = decisions.iter().map(|e| b.cite(e)).collect();
+        let (first, last) = time_span(&decisions);
+        b.push("usage", &gid, format!("{allowed} calls allowed and {} denied between {first} and {last}", seqs.len() - allowed),
+            json!({ "allowed": allowed, "denied": seqs.len() - allowed, "first_at": first, "last_at": last }), seqs);
+    }
+
+    // Credentials of the grant and their lifetimes.
+    let creds = state
+        .store
+        .list(
+            Kind::Credential,
+            &ListFilter {
+                parent: Some(gid.clone()),
+                status: None,
+            },
+            None,
+            1000,
+        )
+        .await?;
+    for doc in &creds {
+        for e in events_for(state, &doc.id).await? {
+            if e.rec.action.starts_with("credential.") {
+                let (at, action) = (e.rec.at.clone(), e.rec.action.clone());
+                b.single(
+                    "credential",
+                    &gid,
+                    format!(
+                        "credential {} {} on {at}",
+                        doc.id,
+                        action.trim_start_matches("credential.")
+                    ),
+                    json!({ "credential": doc.id, "action": action, "at": at }),
+                    &e,
+                );
+            }
+        }
+    }
+
+    // The API's definition during the grant's life: the version in force at the request and
+    // every republish until the grant ended.
+    let end = grant.ended_at.map(|t| t.to_string());
+    let api_events = events_for(state, grant.api.as_str()).await?;
+    let requested = grant.requested_at.to_string();
+    let mut in_force: Option<&Event> = None;
+    for e in api_events
+        .iter()
+        .filter(|e| e.rec.action == "api.publish" || e.rec.action == "api.republish")
+    {
+        let at: jiff::Timestamp = e.rec.at.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let before_request = requested.parse::<jiff::Timestamp>().is_ok_and(|r| at <= r);
+        let after_end = end
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .is_some_and(|t| at > t);
+        if before_request {
+            in_force = Some(e);
+        } else if !after_end {
+            if let Some(prev) = in_force.take() {
+                api_statement(b, &gid, prev);
+            }
+            api_statement(b, &gid, e);
+        }
+    }
+    if let Some(prev) = in_force {
+        api_statement(b, &gid, prev);
+    }
+    Ok(())
+}
+
+/// The earliest and latest `at` of some events, compared as points in time (concurrent
+/// writes may be sealed slightly out of time order), as their exact text.
+fn time_span(events: &[&Event]) -> (String, String) {
+    let key = |e: &&&Event| {
+        e.rec
+            .at
+            .parse::<jiff::Timestamp>()
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    };
+    let first = events
+        .iter()
+        .min_by_key(key)
+        .map(|e| e.rec.at.clone())
+        .unwrap_or_default();
+    let last = events
+        .iter()
+        .max_by_key(key)
+        .map(|e| e.rec.at.clone())
+        .unwrap_or_default();
+    (first, last)
+}
+
+fn api_statement(b: &mut Builder, gid: &str, e: &Event) {
+    let after = &e.rec.details["after"];
+    b.single(
+        "api_definition",
+        gid,
+        format!(
+            "API {} revision {} (from {})",
+            after["name"].as_str().unwrap_or("?"),
+            after["revision"],
+            e.rec.at
+        ),
+        json!({ "revision": after["revision"], "operations": after["operations"] }),
+        e,
+    );
+}
+
+async fn partner_statements(state: &AppState, b: &mut Builder, partner: &str) -> ApiResult<()> {
+    for e in events_for(state, partner).await? {
+        if e.rec.action == "partner.offboard" {
+            let checks = e.rec.details["checks"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let passed = checks.iter().filter(|c| c["passed"] == true).count();
+            let at = e.rec.at.clone();
+            b.single("offboarding", "", format!("offboarding {} on {at}: {passed} of {} checks passed", e.rec.details["status"].as_str().unwrap_or("?"), checks.len()),
+                json!({ "status": e.rec.details["status"], "checks_passed": passed, "checks_failed": checks.len() - passed, "at": at }), &e);
+        }
+    }
+    Ok(())
+}
+
+/// Assembles, links and signs a bundle.
+async fn finish(state: &AppState, subject: Value, b: Builder) -> ApiResult<Value> {
+    let first = b.cited.keys().next().copied().unwrap_or(0);
+    let mut links = Vec::new();
+    let mut after = first.saturating_sub(2);
+    loop {
+        let page = state
+            .store
+            .audit_query(&AuditQuery {
+                after,
+                limit: 5000,
+                ..AuditQuery::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        links.extend(page.iter().map(|r| json!({ "seq": r.seq, "hash": r.hash })));
+    }
+    let head = links
+        .last()
+        .cloned()
+        .unwrap_or_else(|| json!({ "seq": 0, "hash": charter_evidence::GENESIS_HASH }));
+    let events: Vec<Value> = b
+        .cited
+        .values()
+        .map(|r| json!({ "seq": r.seq, "hash": r.hash, "body": r.body }))
+        .collect();
+    let evidence = state.keys.evidence()?;
+    let mut bundle = json!({
+        "format": charter_evidence::bundle::FORMAT,
+        "subject": subject,
+        "issuer": state.settings.issuer,
+        "generated_at": state.now().to_string(),
+        "statements": b.statements,
+        "events": events,
+        "links": links,
+        "head": head,
+        "keys": evidence.published,
+    });
+    let signature =
+        charter_evidence::bundle::sign(&bundle, evidence.kid(), |m| evidence.sign(m))
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("signing the bundle: {e}")))?;
+    bundle["signature"] = json!(signature);
+    Ok(bundle)
+}
+
+fn answer(bundle: Value, format: Option<String>) -> ApiResult<Response> {
+    match format.as_deref() {
+        None | Some("json") => Ok(Json(bundle).into_response()),
+        Some("html") => {
+            Ok(([(header::CACHE_CONTROL, "no-store")], Html(html(&bundle))).into_response())
+        }
+        Some(_) => Err(ApiError::Invalid("format is json or html".into())),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/grants/{id}/evidence", tag = "evidence", params(EvidenceParams),
+    responses((status = 200, description = "signed evidence bundle (JSON) or its HTML timeline"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn for_grant(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<EvidenceParams>,
+) -> ApiResult<Response> {
+    let vis = Visibility::of(&caller)?;
+    let grant = state.load::<Grant>(&id, "grant").await?.value;
+    if !vis.sees(&state, &grant).await? {
+        return Err(ApiError::not_found("grant"));
+    }
+    let mut b = Builder {
+        statements: Vec::new(),
+        cited: BTreeMap::new(),
+    };
+    grant_statements(&state, &mut b, &grant).await?;
+    partner_statements(&state, &mut b, grant.partner.as_str()).await?;
+    let bundle = finish(&state, json!({ "type": "grant", "id": id }), b).await?;
+    answer(bundle, p.format)
+}
+
+#[utoipa::path(get, path = "/v1/partners/{id}/evidence", tag = "evidence", params(EvidenceParams),
+    responses((status = 200, description = "signed evidence bundle (JSON) or its HTML timeline"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn for_partner(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<EvidenceParams>,
+) -> ApiResult<Response> {
+    let vis = Visibility::of(&caller)?;
+    let partner = state.load::<Partner>(&id, "partner").await?.value;
+    let docs = state
+        .store
+        .list(
+            Kind::Grant,
+            &ListFilter {
+                parent: Some(id.clone()),
+                status: None,
+            },
+            None,
+            1000,
+        )
+        .await?;
+    let mut b = Builder {
+        statements: Vec::new(),
+        cited: BTreeMap::new(),
+    };
+    let mut visible = 0;
+    for doc in &docs {
+        let grant = Versioned::<Grant>::from_doc(doc)?.value;
+        if vis.sees(&state, &grant).await? {
+            visible += 1;
+            grant_statements(&state, &mut b, &grant).await?;
+        }
+    }
+    if visible == 0 && !docs.is_empty() {
+        return Err(ApiError::not_found("partner"));
+    }
+    partner_statements(&state, &mut b, partner.id.as_str()).await?;
+    let bundle = finish(&state, json!({ "type": "partner", "id": id }), b).await?;
+    answer(bundle, p.format)
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The bundle as a page: a timeline of statements with the events that prove them.
+fn html(bundle: &Value) -> String {
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    for st in bundle["statements"].as_array().into_iter().flatten() {
+        let at = st["facts"]["at"]
+            .as_str()
+            .or_else(|| st["facts"]["first_at"].as_str())
+            .unwrap_or("")
+            .to_owned();
+        let events = st["events"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        rows.push((
+            at,
+            st["kind"].as_str().unwrap_or("").to_owned(),
+            st["text"].as_str().unwrap_or("").to_owned(),
+            events,
+        ));
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut body = String::new();
+    for (at, kind, text, events) in rows {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td><span class=\"k\">{}</span></td><td>{}</td><td class=\"ev\">{}</td></tr>\n",
+            esc(&at), esc(&kind), esc(&text), esc(&events)
+        ));
+    }
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Evidence: {subject}</title><style>\
+body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse;width:100%}}\
+td,th{{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}}.k{{font-weight:600}}\
+.ev{{font-family:monospace;font-size:.85em;color:#555}}code{{font-size:.85em}}</style></head><body>\
+<h1>Evidence for {subject}</h1><p>Issued by {issuer} at {generated}. Chain head <code>{head_seq}</code> \
+<code>{head_hash}</code>; signed with evidence key <code>{kid}</code>. Verify offline with \
+<code>charter evidence verify FILE</code> on the JSON form.</p><table><thead><tr><th>when</th><th>what</th>\
+<th>statement</th><th>audit events</th></tr></thead><tbody>\n{body}</tbody></table></body></html>",
+        subject = esc(&format!(
+            "{} {}",
+            bundle["subject"]["type"].as_str().unwrap_or(""),
+            bundle["subject"]["id"].as_str().unwrap_or("")
+        )),
+        issuer = esc(bundle["issuer"].as_str().unwrap_or("")),
+        generated = esc(bundle["generated_at"].as_str().unwrap_or("")),
+        head_seq = esc(&bundle["head"]["seq"].to_string()),
+        head_hash = esc(bundle["head"]["hash"].as_str().unwrap_or("")),
+        kid = esc(bundle["keys"]
+            .as_array()
+            .and_then(|k| k.last())
+            .and_then(|k| k["kid"].as_str())
+            .unwrap_or("")),
+    )
+}

@@ -1,0 +1,119 @@
+//! Evidence bundles: generated from real history, signed with the evidence key, verified by
+//! the offline verifier (no server, no database), and any edit is caught.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::harness::{ADMIN_TOKEN, TestApp, World};
+
+/// A grant's whole life: requested, approved, a credential, tokens, allowed and denied
+/// calls, a review, revocation.
+async fn history(app: &TestApp) -> (World, String) {
+    let w = World::new(app).await;
+    let mut api = crate::harness::orders_api("orders", "https://api.example.com/orders");
+    api["upstream"] = json!(app.upstream);
+    assert_eq!(
+        app.call(
+            reqwest::Method::PUT,
+            &format!("/v1/apis/{}", w.api),
+            Some(&w.owner.1),
+            Some(api)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let grant = w.active_grant(app).await;
+    let client = w.client(app, &grant).await;
+    let token = app.token_for(&client).await;
+    for path in ["/orders/orders/1", "/orders/orders", "/orders/invoices/1"] {
+        app.http
+            .get(format!("{}{path}", app.gw))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (s, _) = app
+        .post(
+            &format!("/v1/grants/{grant}/revoke"),
+            &w.steward.1,
+            json!({ "reason": "contract ended" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    (w, grant)
+}
+
+fn kinds(bundle: &Value) -> Vec<String> {
+    bundle["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+both_backends! {
+    async fn a_grant_bundle_verifies_offline(app: TestApp) {
+        let (w, grant) = history(&app).await;
+        let (s, bundle) = app.get(&format!("/v1/grants/{grant}/evidence"), &w.auditor.1).await;
+        assert_eq!(s, StatusCode::OK, "{bundle}");
+        let summary = charter_evidence::bundle::verify(&bundle).expect("the bundle verifies offline");
+        assert_eq!((summary.subject_type.as_str(), summary.subject_id.as_str()), ("grant", grant.as_str()));
+        let k = kinds(&bundle);
+        for want in ["requested", "approved", "reach", "api_definition", "credential", "token_issued", "usage", "removed"] {
+            assert!(k.iter().any(|x| x == want), "missing {want} in {k:?}");
+        }
+        let usage = bundle["statements"].as_array().unwrap().iter().find(|s| s["kind"] == "usage").unwrap();
+        assert_eq!((usage["facts"]["allowed"].as_u64(), usage["facts"]["denied"].as_u64()), (Some(2), Some(1)));
+        let approved = bundle["statements"].as_array().unwrap().iter().find(|s| s["kind"] == "approved").unwrap();
+        assert_eq!(approved["facts"]["actor"], w.alice.0.as_str());
+        assert_eq!(approved["facts"]["ticket"], "CHG-1");
+        // The keys in the bundle are those published.
+        let (_, published) = app.call(reqwest::Method::GET, "/.well-known/charter-evidence-keys", None, None).await;
+        assert_eq!(published["keys"], bundle["keys"]);
+
+        // Any edit is caught, naming the place.
+        let mut forged = bundle.clone();
+        forged["statements"][1]["facts"]["actor"] = json!(w.bob.0);
+        assert!(charter_evidence::bundle::verify(&forged).is_err());
+        let mut forged = bundle.clone();
+        let original = forged["events"][0]["body"].as_str().unwrap().to_owned();
+        let body = original.replacen("\"at\":\"2026", "\"at\":\"2025", 1);
+        assert_ne!(body, original);
+        forged["events"][0]["body"] = json!(body);
+        let err = charter_evidence::bundle::verify(&forged).unwrap_err().to_string();
+        assert!(err.contains("signature"), "{err}");
+
+        // The same evidence as a page for people.
+        let resp = app.http.get(format!("{}/v1/grants/{grant}/evidence?format=html", app.base)).bearer_auth(&w.auditor.1).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let page = resp.text().await.unwrap();
+        assert!(page.contains(&grant) && page.contains("removed") && page.contains("approved"));
+    }
+
+    async fn a_partner_bundle_after_offboarding_and_key_rotation(app: TestApp) {
+        let (w, _grant) = history(&app).await;
+        let second = w.active_grant(&app).await;
+        let (s, off) = app.post(&format!("/v1/partners/{}/offboard", w.direct), &w.steward.1, json!({ "reason": "left" })).await;
+        assert_eq!(s, StatusCode::OK, "{off}");
+        let (s, before) = app.get(&format!("/v1/partners/{}/evidence", w.direct), ADMIN_TOKEN).await;
+        assert_eq!(s, StatusCode::OK);
+        charter_evidence::bundle::verify(&before).expect("partner bundle verifies");
+        let k = kinds(&before);
+        assert!(k.iter().any(|x| x == "offboarding"), "{k:?}");
+        assert!(before["statements"].as_array().unwrap().iter().any(|s| s["grant"] == second.as_str()));
+        // A bundle signed before an evidence-key rotation still verifies, and new ones carry
+        // both keys.
+        app.state.keys.rotate_evidence(&app.state, "test").await.unwrap();
+        charter_evidence::bundle::verify(&before).expect("old bundle still verifies");
+        let (_, after) = app.get(&format!("/v1/partners/{}/evidence", w.direct), ADMIN_TOKEN).await;
+        assert_eq!(after["keys"].as_array().unwrap().len(), 2);
+        charter_evidence::bundle::verify(&after).expect("new bundle verifies");
+        // Visibility: bob does not own this partner.
+        assert_eq!(app.get(&format!("/v1/partners/{}/evidence", w.direct), &w.bob.1).await.0, StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,253 @@
+//! `charter evidence …`: signed evidence bundles (`docs/evidence-bundle.md`).
+//!
+//! `verify FILE` checks a bundle offline — no server, no token — with
+//! [`charter_evidence::bundle::verify`]: exit 0 and a short summary when valid, exit 2 and
+//! `evidence INVALID: <first wrong place>` on stderr when not, exit 1 (one `error:` line)
+//! when the file cannot be read or is not JSON. `export` fetches a grant's or a partner's
+//! bundle (or its HTML timeline) from the admin API and writes the body as the server sent
+//! it, byte for byte.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use charter_evidence::bundle::{self, BundleError, Summary};
+use clap::{ArgGroup, Args, Subcommand};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::GlobalArgs;
+use crate::client::{Client, http_error, load_token};
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCmd {
+    /// Verify an evidence bundle offline (no server, no token): signature, events, chain
+    /// links and every statement's facts. Exit 0 if valid, 2 if not.
+    Verify {
+        /// The bundle, as `charter evidence export` wrote it (JSON).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Export the signed evidence bundle of a grant or a partner.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("subject").required(true).args(["grant", "partner"])))]
+pub struct ExportArgs {
+    /// The grant (grt_…).
+    #[arg(long, value_name = "ID")]
+    grant: Option<String>,
+    /// The partner (prn_…): all its grants you can see, and its offboarding.
+    #[arg(long, value_name = "ID")]
+    partner: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The human-readable timeline (HTML) instead of the signed JSON bundle.
+    #[arg(long)]
+    html: bool,
+}
+
+/// Exit code of `evidence verify` for a bundle that does not verify.
+const INVALID: u8 = 2;
+
+pub async fn run(global: &GlobalArgs, cmd: EvidenceCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        EvidenceCmd::Verify { file } => verify(global, &file),
+        EvidenceCmd::Export(args) => export(global, &args).await,
+    }
+}
+
+/// Reads and verifies a bundle file. The outer error is for a file that cannot be read or
+/// is not JSON; the inner one for a bundle that does not verify.
+fn check_file(path: &Path) -> anyhow::Result<Result<Summary, BundleError>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match bundle::parse(&text) {
+        Ok(value) => Ok(bundle::verify(&value)),
+        Err(BundleError::NotJson(e)) => anyhow::bail!("{} is not JSON: {e}", path.display()),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+fn verify(global: &GlobalArgs, path: &Path) -> anyhow::Result<ExitCode> {
+    match check_file(path)? {
+        Ok(summary) => {
+            if global.json {
+                let mut reply = serde_json::to_value(&summary)?;
+                reply["valid"] = Value::Bool(true);
+                println!("{}", serde_json::to_string_pretty(&reply)?);
+            } else {
+                print!("{}", summary_text(&summary));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("evidence INVALID: {}", one_line(&e.to_string()));
+            Ok(ExitCode::from(INVALID))
+        }
+    }
+}
+
+/// The short human summary of a valid bundle.
+fn summary_text(s: &Summary) -> String {
+    let total: usize = s.statements_by_kind.values().sum();
+    let kinds = s
+        .statements_by_kind
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let hash: String = s.head.hash.chars().take(12).collect();
+    format!(
+        "evidence valid: {} {}\n  statements  {total} ({kinds})\n  events      {}\n  head        seq {}, hash {hash}…\n  signed by   {}\n  generated   {}\n",
+        one_line(&s.subject_type),
+        one_line(&s.subject_id),
+        s.events,
+        s.head.seq,
+        one_line(&s.kid),
+        one_line(&s.generated_at),
+    )
+}
+
+/// Control characters of a bundle's strings must not reach the terminal.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+async fn export(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let (collection, id) = match (&args.grant, &args.partner) {
+        (Some(grant), None) => ("grants", grant),
+        (None, Some(partner)) => ("partners", partner),
+        _ => anyhow::bail!("name exactly one of --grant ID and --partner ID"),
+    };
+    let token = load_token(global.token_file.as_deref())?;
+    let client = Client::new(&global.server, token.clone())?;
+    let query = if args.html {
+        vec![("format", "html".to_owned())]
+    } else {
+        Vec::new()
+    };
+    let url = client.url(&["v1", collection, id, "evidence"], &query)?;
+    let accept = if args.html {
+        "text/html"
+    } else {
+        "application/json"
+    };
+    let cannot_reach = |e: reqwest::Error| {
+        let detail = if e.is_timeout() {
+            "timed out".to_owned()
+        } else {
+            innermost(&e)
+        };
+        anyhow::anyhow!("cannot reach {}: {detail}", client.base())
+    };
+    let response = client
+        .request(Method::GET, url)
+        .bearer_auth(&token)
+        .header(reqwest::header::ACCEPT, accept)
+        .send()
+        .await
+        .map_err(cannot_reach)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(cannot_reach)?;
+    if !status.is_success() {
+        let reply = serde_json::from_slice(&body).unwrap_or_else(|_| {
+            Value::String(String::from_utf8_lossy(&body).chars().take(200).collect())
+        });
+        return Err(http_error(status, &reply).into());
+    }
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &body)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if args.html {
+                eprintln!("evidence page written to {}", path.display());
+            } else {
+                eprintln!(
+                    "evidence bundle written to {0}; check it offline with `charter evidence verify {0}`",
+                    path.display()
+                );
+            }
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&body)
+                .and_then(|()| out.flush())
+                .context("cannot write to stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid bundle: one `grant.request` record, one statement, signed with a fixed test
+    /// key (made with `charter_evidence::bundle::sign`).
+    const MINIMAL: &str = r#"{"events":[{"body":"{\"action\":\"grant.request\",\"actor\":\"prn_01JSTEWARD\",\"at\":\"2026-11-03T10:00:00Z\",\"details\":{\"after\":{\"id\":\"grt_01JDELIVERYSYNC\",\"state\":\"pending\"}},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"reason\":null,\"seq\":1,\"target\":\"grt_01JDELIVERYSYNC\"}","hash":"565beb5c250865cbe4d8ce8380a2fe4bc4bab204f35185b0e5669b301ff0b336","seq":1}],"format":"charter-evidence/1","generated_at":"2026-11-29T02:00:00Z","head":{"hash":"565beb5c250865cbe4d8ce8380a2fe4bc4bab204f35185b0e5669b301ff0b336","seq":1},"issuer":"https://charter.example.com","keys":[{"alg":"EdDSA","crv":"Ed25519","kid":"evk_2026a","kty":"OKP","use":"sig","x":"6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw"}],"links":[{"hash":"565beb5c250865cbe4d8ce8380a2fe4bc4bab204f35185b0e5669b301ff0b336","seq":1}],"signature":"eyJhbGciOiJFZERTQSIsImI2NCI6dHJ1ZSwia2lkIjoiZXZrXzIwMjZhIn0..DzWsGR9ya-_lSk9wnJRXTHXCy6P9v-VaSsp5QCAIKLqblxMWAMY-6L51N5h40VOgJF-h_Un2cHaPVYeGg8csAA","statements":[{"events":[1],"facts":{"action":"grant.request","actor":"prn_01JSTEWARD","at":"2026-11-03T10:00:00Z"},"grant":"grt_01JDELIVERYSYNC","id":"st-1","kind":"requested","text":"prn_01JSTEWARD requested access on 2026-11-03T10:00:00Z"}],"subject":{"id":"grt_01JDELIVERYSYNC","type":"grant"}}"#;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn a_valid_bundle_is_summarised() {
+        let f = file(MINIMAL);
+        let summary = check_file(f.path()).unwrap().unwrap();
+        assert_eq!(
+            summary_text(&summary),
+            "evidence valid: grant grt_01JDELIVERYSYNC\n  statements  1 (requested 1)\n  events      1\n  head        seq 1, hash 565beb5c2508…\n  signed by   evk_2026a\n  generated   2026-11-29T02:00:00Z\n"
+        );
+    }
+
+    #[test]
+    fn a_pretty_printed_bundle_is_the_same_bundle() {
+        let value: Value = serde_json::from_str(MINIMAL).unwrap();
+        let f = file(&serde_json::to_string_pretty(&value).unwrap());
+        assert!(check_file(f.path()).unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_tampered_bundle_names_the_place() {
+        let f = file(&MINIMAL.replace("prn_01JSTEWARD\",\"at", "prn_01JMALLORY\",\"at"));
+        let err = check_file(f.path()).unwrap().unwrap_err();
+        assert_eq!(err.to_string(), "signature: does not verify");
+        let f = file(&MINIMAL.replacen('{', "{\"format\":\"x\",", 1));
+        let err = check_file(f.path()).unwrap().unwrap_err();
+        assert!(
+            err.to_string().starts_with("bundle: duplicate member"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unreadable_or_non_json_files_are_errors() {
+        let missing = Path::new("/nonexistent/bundle.json");
+        let e = check_file(missing).unwrap_err();
+        assert!(format!("{e:#}").starts_with("cannot read /nonexistent/bundle.json"));
+        let f = file("<html>not a bundle</html>");
+        let e = check_file(f.path()).unwrap_err();
+        assert!(format!("{e:#}").contains("is not JSON"), "{e:#}");
+    }
+
+    #[test]
+    fn terminal_control_characters_are_neutralised() {
+        assert_eq!(one_line("a\u{1b}[2Jb\nc"), "a [2Jb c");
+    }
+}
