@@ -441,12 +441,15 @@ pub async fn token(State(state): State<Shared>, req: axum::extract::Request) -> 
     }
 }
 
-async fn issue(
+/// The shared front of the token and revocation endpoints: a form body, exactly one client
+/// authentication method, the failure limits, and the client's credential — or an audited,
+/// counted `invalid_client`.
+async fn authenticated_client(
     state: &AppState,
     ip: IpAddr,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, OAuthError> {
+) -> Result<(HashMap<String, String>, Arc<CredentialRecord>), OAuthError> {
     let oauth = &state.oauth;
     form_content_type(headers)?;
     let params = form(body)?;
@@ -456,15 +459,25 @@ async fn issue(
         return Err(limited);
     }
     let token_endpoint = format!("{}{TOKEN_PATH}", state.settings.issuer);
-    let cred = match authenticate(state, &auth, &token_endpoint) {
-        Ok(c) => c,
+    match authenticate(state, &auth, &token_endpoint) {
+        Ok(cred) => Ok((params, cred)),
         Err(reason) => {
             count_failure(oauth, claimed.as_deref(), ip);
             let known = claimed.as_deref().and_then(|c| state.live.credential(c));
             audit_refusal(state, claimed.as_deref(), ip, reason, known.as_deref()).await;
-            return Err(OAuthError::invalid_client(auth.basic()));
+            Err(OAuthError::invalid_client(auth.basic()))
         }
-    };
+    }
+}
+
+async fn issue(
+    state: &AppState,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let (params, cred) = authenticated_client(state, ip, headers, body).await?;
+    let token_endpoint = format!("{}{TOKEN_PATH}", state.settings.issuer);
     let client_id = cred.credential.client_id.clone();
     let refuse = |reason: &'static str, err: OAuthError| {
         let cred = cred.clone();
@@ -801,23 +814,7 @@ async fn revoke_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), OAuthError> {
-    let oauth = &state.oauth;
-    form_content_type(headers)?;
-    let params = form(body)?;
-    let auth = client_auth(headers, &params)?;
-    let claimed = auth.claimed_id().map(str::to_owned);
-    if let Some(limited) = rate_limited(oauth, claimed.as_deref(), ip) {
-        return Err(limited);
-    }
-    let token_endpoint = format!("{}{TOKEN_PATH}", state.settings.issuer);
-    let cred = match authenticate(state, &auth, &token_endpoint) {
-        Ok(c) => c,
-        Err(reason) => {
-            count_failure(oauth, claimed.as_deref(), ip);
-            audit_refusal(state, claimed.as_deref(), ip, reason, None).await;
-            return Err(OAuthError::invalid_client(auth.basic()));
-        }
-    };
+    let (params, cred) = authenticated_client(state, ip, headers, body).await?;
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("token is required"));
     };

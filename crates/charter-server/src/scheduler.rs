@@ -25,26 +25,12 @@ pub struct TickReport {
 }
 
 async fn grants_in(state: &AppState, status: GrantStatus) -> ApiResult<Vec<Versioned<Grant>>> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let filter = ListFilter {
+    state
+        .list_all(ListFilter {
             parent: None,
             status: Some(status.as_str().to_owned()),
-        };
-        let page = state
-            .store
-            .list(Kind::Grant, &filter, after.as_deref(), 500)
-            .await?;
-        for doc in &page {
-            out.push(Versioned::from_doc(doc)?);
-        }
-        match page.last() {
-            Some(last) if page.len() == 500 => after = Some(last.id.clone()),
-            _ => break,
-        }
-    }
-    Ok(out)
+        })
+        .await
 }
 
 /// Runs the lifecycle rules once at the clock's current time.

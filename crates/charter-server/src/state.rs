@@ -114,6 +114,29 @@ impl AppState {
         }
     }
 
+    /// Every object of `T`'s kind that passes the filter, read a page at a time.
+    pub async fn list_all<T: Record>(
+        &self,
+        filter: charter_store::ListFilter,
+    ) -> ApiResult<Vec<Versioned<T>>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list(T::KIND, &filter, after.as_deref(), 500)
+                .await?;
+            for doc in &page {
+                out.push(Versioned::from_doc(doc)?);
+            }
+            match page.last() {
+                Some(last) if page.len() == 500 => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes a unit (object changes and their audit records), waits until it is durable,
     /// and applies it to the live view.
     pub async fn write(&self, unit: Unit) -> ApiResult<Vec<u64>> {

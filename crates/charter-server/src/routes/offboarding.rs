@@ -13,7 +13,7 @@ use charter_auth::token::{AccessClaims, mint, new_jti};
 use charter_core::offboarding::{Canary, Check, Offboarding};
 use charter_core::{Api, Grant, OffboardingId, Partner, Role, Scope};
 use charter_gateway::registry::GatewayRecord;
-use charter_store::{CredentialRecord, Kind, ListFilter, Op, Record, Unit, Versioned};
+use charter_store::{CredentialRecord, ListFilter, Op, Unit, Versioned};
 use serde_json::json;
 
 use super::ReasonBody;
@@ -21,38 +21,11 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Body as JsonBody;
 use crate::oauth::ClientAuth;
-use crate::state::{AppState, Shared, to_value};
+use crate::state::{Shared, to_value};
 
 /// A gateway that has not sent a heartbeat for this long is no longer running.
 const GATEWAY_ALIVE_SECONDS: i64 = 60;
 const CANARY_TTL_SECONDS: i64 = 300;
-
-async fn all<T: Record>(
-    state: &AppState,
-    kind: Kind,
-    parent: Option<String>,
-) -> ApiResult<Vec<Versioned<T>>> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let filter = ListFilter {
-            parent: parent.clone(),
-            status: None,
-        };
-        let page = state
-            .store
-            .list(kind, &filter, after.as_deref(), 500)
-            .await?;
-        for doc in &page {
-            out.push(Versioned::from_doc(doc)?);
-        }
-        match page.last() {
-            Some(last) if page.len() == 500 => after = Some(last.id.clone()),
-            _ => break,
-        }
-    }
-    Ok(out)
-}
 
 /// A concrete request path for the first operation a grant's scopes reach.
 fn probe_target(api: &Api, grant: &Grant) -> Option<(String, String)> {
@@ -106,7 +79,12 @@ pub async fn offboard(
         .await?;
 
     // Canaries first, at each live grant's current epoch.
-    let grants: Vec<Versioned<Grant>> = all(&state, Kind::Grant, Some(id.clone())).await?;
+    let grants: Vec<Versioned<Grant>> = state
+        .list_all(ListFilter {
+            parent: Some(id.clone()),
+            status: None,
+        })
+        .await?;
     let keys = state.keys.current()?;
     let now_s = started_at.as_second();
     let mut minted = Vec::new();
@@ -168,7 +146,12 @@ pub async fn offboard(
     let mut credentials: Vec<Versioned<CredentialRecord>> = Vec::new();
     for g in &grants {
         credentials.extend(
-            all::<CredentialRecord>(&state, Kind::Credential, Some(g.value.id.to_string())).await?,
+            state
+                .list_all::<CredentialRecord>(ListFilter {
+                    parent: Some(g.value.id.to_string()),
+                    status: None,
+                })
+                .await?,
         );
     }
     let mut revoked_credentials = Vec::new();
@@ -231,7 +214,7 @@ pub async fn offboard(
             detail,
         });
     }
-    let gateways: Vec<Versioned<GatewayRecord>> = all(&state, Kind::Gateway, None).await?;
+    let gateways: Vec<Versioned<GatewayRecord>> = state.list_all(ListFilter::default()).await?;
     let alive: Vec<&GatewayRecord> = gateways
         .iter()
         .map(|g| &g.value)

@@ -139,8 +139,9 @@ fn render(r: &Value) -> String {
     out
 }
 
-/// The subjects of failing findings first, then the evidence's top-level numbers and
-/// flags as `key=value`, cut to [`EVIDENCE_CHARS`] characters with `…`.
+/// The subjects of failing findings first, then the evidence's numbers and flags as
+/// `key=value` (top level first, then `key.sub=value` one level down), cut to
+/// [`EVIDENCE_CHARS`] characters with `…`.
 fn short_evidence(e: &Value) -> String {
     let mut parts = Vec::new();
     if let Some(subjects) = e.get("finding_subjects").and_then(Value::as_array) {
@@ -153,10 +154,20 @@ fn short_evidence(e: &Value) -> String {
             ));
         }
     }
+    let scalar = |v: &Value| v.is_number() || v.is_boolean();
     if let Some(map) = e.as_object() {
         for (k, v) in map {
-            if (v.is_number() || v.is_boolean()) && k != "failing_findings" {
+            if scalar(v) && k != "failing_findings" {
                 parts.push(format!("{k}={}", cell(v)));
+            }
+        }
+        // Then one level down (the audit chain's verdict, say), except the decision counts
+        // several controls share.
+        for (k, v) in map.iter().filter(|(k, _)| *k != "access_decisions") {
+            for (sub, v) in v.as_object().into_iter().flatten() {
+                if scalar(v) {
+                    parts.push(format!("{k}.{sub}={}", cell(v)));
+                }
             }
         }
     }
@@ -252,5 +263,8 @@ mod tests {
         assert_eq!(short.chars().count(), EVIDENCE_CHARS);
         assert!(short.ends_with('…'));
         assert_eq!(short_evidence(&json!({ "note": "prose only" })), "-");
+        let nested = json!({ "access_decisions": { "allowed": 3 },
+                             "audit_chain": { "valid": true, "head": { "seq": 9 } } });
+        assert_eq!(short_evidence(&nested), "audit_chain.valid=true");
     }
 }
