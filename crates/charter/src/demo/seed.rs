@@ -107,10 +107,26 @@ async fn approve(
     justification: &str,
     ticket: &str,
 ) -> anyhow::Result<()> {
+    approve_with_exception(approver, grant, justification, ticket, None).await
+}
+
+/// An approval; a SaaS connector's grant above internal data also records the exception.
+async fn approve_with_exception(
+    approver: &Principal,
+    grant: &str,
+    justification: &str,
+    ticket: &str,
+    data_exception: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut body =
+        json!({ "decision": "approve", "justification": justification, "ticket": ticket });
+    if let Some(e) = data_exception {
+        body["data_exception"] = json!(e);
+    }
     create(
         &approver.client,
         &["v1", "grants", grant, "approvals"],
-        json!({ "decision": "approve", "justification": justification, "ticket": ticket }),
+        body,
         &format!("approving grant {grant}"),
     )
     .await
@@ -294,11 +310,13 @@ pub async fn seed(admin: &Client, upstream: &str, now: Timestamp) -> anyhow::Res
         expires,
     )
     .await?;
-    approve(
+    // A SaaS connector above internal data: the approver records the data exception.
+    approve_with_exception(
         &bob,
         &initech_read,
         "Transfer impact assessment TIA-12 on file",
         "CHG-4302",
+        Some("DPA 2026-07: restricted CRM contacts, encrypted at rest at the vendor"),
     )
     .await?;
 
@@ -347,11 +365,12 @@ pub async fn seed(admin: &Client, upstream: &str, now: Timestamp) -> anyhow::Res
         expires,
     )
     .await?;
-    approve(
+    approve_with_exception(
         &bob,
         &export,
         "US accounts only, contract INI-2026-4",
         "CHG-4310",
+        Some("DPA 2026-07 covers US account exports"),
     )
     .await?;
     lifecycle(

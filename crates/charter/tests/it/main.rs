@@ -8,6 +8,7 @@ mod checkpoints;
 mod cli;
 mod crash;
 mod credentials;
+mod demo;
 mod lifecycle;
 mod serve;
 
