@@ -25,10 +25,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use charter_auth::PublicJwk;
-use charter_evidence::{ChainHead, ChainVerifier, GENESIS_HASH, canonical_json};
+use charter_evidence::{ChainHead, ChainVerifier, GENESIS_HASH};
 use charter_store::{AuditQuery, Unit};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -66,10 +64,9 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Signs `head` at time `at` with the evidence key.
     pub fn sign(head: &ChainHead, at: String, key: &EvidenceState) -> ApiResult<Self> {
-        let payload = signed_payload(head.seq, &head.hash, &at)?;
-        let header = b64(protected_header(key.kid()));
-        let input = format!("{header}.{}", b64(payload));
-        let signature = format!("{header}..{}", b64(key.sign(input.as_bytes())));
+        let payload = signed_value(head.seq, &head.hash, &at);
+        let signature = charter_evidence::bundle::sign(&payload, key.kid(), |m| key.sign(m))
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("checkpoint signature: {e}")))?;
         Ok(Self {
             seq: head.seq,
             hash: head.hash.clone(),
@@ -87,22 +84,10 @@ impl Checkpoint {
     }
 }
 
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// `{"alg":"EdDSA","kid":…,"b64":true}`, members in that order.
-fn protected_header(kid: &str) -> String {
-    format!(
-        "{{\"alg\":\"EdDSA\",\"kid\":{},\"b64\":true}}",
-        Value::String(kid.to_owned())
-    )
-}
-
-/// The signed payload: RFC 8785 canonical JSON of `{seq, hash, at}`.
-pub fn signed_payload(seq: u64, hash: &str, at: &str) -> ApiResult<String> {
-    canonical_json(&json!({ "seq": seq, "hash": hash, "at": at }))
-        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("checkpoint payload: {e}")))
+/// What is signed: `{seq, hash, at}`, in its RFC 8785 canonical form (the same detached
+/// JWS as evidence bundles, `charter_evidence::bundle`).
+pub fn signed_value(seq: u64, hash: &str, at: &str) -> Value {
+    json!({ "seq": seq, "hash": hash, "at": at })
 }
 
 /// Why a checkpoint does not hold against the chain, or cannot be trusted itself. The
@@ -143,56 +128,25 @@ pub fn parse_keys(value: &Value) -> Result<Vec<PublicJwk>, String> {
 /// `EdDSA`, the checkpoint's `kid`, and nothing else but `b64: true`; the key with that kid
 /// must be an Ed25519 key among `keys`; the signature must cover the canonical payload.
 pub fn verify_signature(cp: &Checkpoint, keys: &[PublicJwk]) -> Result<(), CheckpointError> {
-    let bad = |why: &str| CheckpointError::Signature(why.to_owned());
-    let mut parts = cp.signature.split('.');
-    let (Some(header_b64), Some(""), Some(sig_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("not a JWS with detached payload"));
-    };
-    let header: serde_json::Map<String, Value> = URL_SAFE_NO_PAD
-        .decode(header_b64)
-        .ok()
-        .and_then(|h| serde_json::from_slice(&h).ok())
-        .ok_or_else(|| bad("the protected header is not base64url JSON"))?;
-    if header.get("alg").and_then(Value::as_str) != Some("EdDSA") {
-        return Err(bad("alg must be EdDSA"));
-    }
-    if header.get("kid").and_then(Value::as_str) != Some(cp.kid.as_str()) {
-        return Err(bad("the header's kid differs from the checkpoint's"));
-    }
-    if header.get("b64").is_some_and(|b| b != &Value::Bool(true)) {
-        return Err(bad("b64 must be true"));
-    }
-    if let Some(extra) = header
-        .keys()
-        .find(|k| !matches!(k.as_str(), "alg" | "kid" | "b64"))
-    {
-        return Err(CheckpointError::Signature(format!(
-            "unexpected header member `{extra}`"
-        )));
-    }
-    let key = keys
+    let keys: Vec<Value> = keys
         .iter()
-        .find(|k| k.kid() == Some(cp.kid.as_str()))
-        .ok_or_else(|| {
-            CheckpointError::Signature(format!("key {} is not among the evidence keys", cp.kid))
-        })?;
-    if key.kty() != "OKP" || key.crv() != "Ed25519" {
-        return Err(bad("the evidence key is not an Ed25519 key"));
+        .filter_map(|k| serde_json::to_value(k).ok())
+        .collect();
+    let kid = charter_evidence::bundle::verify_detached(
+        &signed_value(cp.seq, &cp.hash, &cp.at),
+        &cp.signature,
+        &keys,
+    )
+    .map_err(|e| {
+        let text = e.to_string();
+        CheckpointError::Signature(text.strip_prefix("signature: ").unwrap_or(&text).to_owned())
+    })?;
+    if kid != cp.kid {
+        return Err(CheckpointError::Signature(
+            "the header's kid differs from the checkpoint's".into(),
+        ));
     }
-    let public = URL_SAFE_NO_PAD
-        .decode(key.x())
-        .map_err(|_| bad("the evidence key is malformed"))?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(sig_b64)
-        .map_err(|_| bad("the signature is not base64url"))?;
-    let payload = signed_payload(cp.seq, &cp.hash, &cp.at)
-        .map_err(|_| bad("the checkpoint has no canonical form"))?;
-    let input = format!("{header_b64}.{}", b64(payload));
-    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &public)
-        .verify(input.as_bytes(), &signature)
-        .map_err(|_| bad("does not verify"))
+    Ok(())
 }
 
 /// What the server says about its chain, as an auditor reads it over the admin API.
@@ -570,6 +524,8 @@ pub async fn run(state: Shared, sink: PathBuf, every: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use charter_auth::SigningKey;
 
     fn key() -> (EvidenceState, Vec<PublicJwk>) {

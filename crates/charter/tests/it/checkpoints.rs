@@ -248,7 +248,7 @@ async fn a_checkpoint_catches_a_database_replaced_by_a_shorter_one() {
     );
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
-        out.stdout.contains("is not among the evidence keys"),
+        out.stdout.contains("no key in keys has kid"),
         "{out:?}"
     );
 
