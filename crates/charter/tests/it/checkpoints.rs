@@ -247,10 +247,7 @@ async fn a_checkpoint_catches_a_database_replaced_by_a_shorter_one() {
         &["audit", "verify", "--checkpoint", held_str],
     );
     assert_eq!(out.code, Some(2), "{out:?}");
-    assert!(
-        out.stdout.contains("no key in keys has kid"),
-        "{out:?}"
-    );
+    assert!(out.stdout.contains("no key in keys has kid"), "{out:?}");
 
     // The server itself refuses to sign a head that does not extend its last checkpoint.
     node.until("the server reports the truncation", || async {
