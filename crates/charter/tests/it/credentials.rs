@@ -2,20 +2,7 @@
 //! rotates and revokes a client credential with `charter credential`, and `charter token`
 //! gets access tokens with it the way a partner workload would.
 
-use serde_json::Value;
-
-use crate::{Out, Server, cli, cli_env, example};
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_owned()
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"))
-        .to_owned()
-}
+use crate::{Cast, Out, Server, cast, cli, cli_env, id, text};
 
 /// `charter token --client-id ID ARGS` with `secret` in CHARTER_CLIENT_SECRET.
 fn token(url: &str, client_id: &str, secret: &str, args: &[&str]) -> Out {
@@ -34,47 +21,13 @@ fn assert_invalid_client(out: &Out) {
 
 /// An active grant on the example orders API; returns the steward's token and the grant.
 fn active_grant(url: &str, admin: &str) -> (String, String) {
-    let add = |name: &str, role: &str| {
-        let v = cli(
-            url,
-            Some(admin),
-            &["principal", "add", "--name", name, "--role", role, "--json"],
-        )
-        .ok()
-        .json();
-        (id(&v), text(&v, "token"))
-    };
-    let (approver, approver_token) = add("alice", "approver");
-    let (_, steward) = add("partner-office", "steward");
-    let (_, owner) = add("orders-team", "api_owner");
-
-    let orders = example("orders.toml");
-    let api = cli(
-        url,
-        Some(&owner),
-        &["api", "publish", "-f", orders.to_str().unwrap(), "--json"],
-    )
-    .ok()
-    .json();
-    let partner = cli(
-        url,
-        Some(&steward),
-        &[
-            "partner",
-            "add",
-            "--name",
-            "Acme Logistics",
-            "--kind",
-            "direct",
-            "--region",
-            "eu",
-            "--owner",
-            &approver,
-            "--json",
-        ],
-    )
-    .ok()
-    .json();
+    let Cast {
+        approver_token,
+        steward,
+        api,
+        partner,
+        ..
+    } = cast(url, admin);
     let grant = cli(
         url,
         Some(&steward),
@@ -82,9 +35,9 @@ fn active_grant(url: &str, admin: &str) -> (String, String) {
             "grant",
             "request",
             "--partner",
-            &id(&partner),
+            &partner,
             "--api",
-            &id(&api),
+            &api,
             "--use-case",
             "Shipment tracking",
             "--scope",

@@ -3,20 +3,9 @@
 //! `charter breakglass open`, and a verified `charter partner offboard` (probing the
 //! in-process gateway). A stand-in server shows the exit code of a failed offboarding.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{Out, cli, example};
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_owned()
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"))
-        .to_owned()
-}
+use crate::{Cast, Out, cast, cli, id, text};
 
 /// A failure of the CLI's own making: exit 1, nothing on stdout, one `error:` line.
 fn assert_one_error(out: &Out, needle: &str) {
@@ -33,49 +22,14 @@ async fn reviews_findings_breakglass_and_offboarding_end_to_end() {
     let url = server.control.as_str();
     let admin = server.admin_token();
 
-    let add = |name: &str, role: &str| {
-        let v = cli(
-            url,
-            Some(&admin),
-            &["principal", "add", "--name", name, "--role", role, "--json"],
-        )
-        .ok()
-        .json();
-        (id(&v), text(&v, "token"))
-    };
-    let (approver, approver_token) = add("alice", "approver");
-    let (_, steward) = add("partner-office", "steward");
-    let (_, owner) = add("orders-team", "api_owner");
-
-    let orders = example("orders.toml");
-    let api = cli(
-        url,
-        Some(&owner),
-        &["api", "publish", "-f", orders.to_str().unwrap(), "--json"],
-    )
-    .ok()
-    .json();
-    let api = id(&api);
-    let partner = cli(
-        url,
-        Some(&steward),
-        &[
-            "partner",
-            "add",
-            "--name",
-            "Acme Logistics",
-            "--kind",
-            "direct",
-            "--region",
-            "eu",
-            "--owner",
-            &approver,
-            "--json",
-        ],
-    )
-    .ok()
-    .json();
-    let partner = id(&partner);
+    let Cast {
+        approver,
+        approver_token,
+        steward,
+        api,
+        partner,
+        ..
+    } = cast(url, &admin);
 
     // An approved grant of `duration`.
     let grant = |duration: &str| {

@@ -184,3 +184,79 @@ pub fn example(name: &str) -> PathBuf {
         .join("../../examples")
         .join(name)
 }
+
+/// The `id` of a JSON reply.
+pub fn id(v: &serde_json::Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// A string member of a JSON reply.
+pub fn text(v: &serde_json::Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {v}"))
+        .to_owned()
+}
+
+/// The cast most end-to-end tests start from, created through the CLI: an approver
+/// (alice), a steward, an API owner who published `examples/orders.toml`, and a direct
+/// partner "Acme Logistics" in `eu` owned by the approver.
+pub struct Cast {
+    pub approver: String,
+    pub approver_token: String,
+    pub steward: String,
+    pub owner: String,
+    pub api: String,
+    pub partner: String,
+}
+
+pub fn cast(url: &str, admin: &str) -> Cast {
+    let add = |name: &str, role: &str| {
+        let v = cli(
+            url,
+            Some(admin),
+            &["principal", "add", "--name", name, "--role", role, "--json"],
+        )
+        .ok()
+        .json();
+        (id(&v), text(&v, "token"))
+    };
+    let (approver, approver_token) = add("alice", "approver");
+    let (_, steward) = add("partner-office", "steward");
+    let (_, owner) = add("orders-team", "api_owner");
+    let orders = example("orders.toml");
+    let api = cli(
+        url,
+        Some(&owner),
+        &["api", "publish", "-f", orders.to_str().unwrap(), "--json"],
+    )
+    .ok()
+    .json();
+    let partner = cli(
+        url,
+        Some(&steward),
+        &[
+            "partner",
+            "add",
+            "--name",
+            "Acme Logistics",
+            "--kind",
+            "direct",
+            "--region",
+            "eu",
+            "--owner",
+            &approver,
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    Cast {
+        approver,
+        approver_token,
+        steward,
+        owner,
+        api: id(&api),
+        partner: id(&partner),
+    }
+}
