@@ -2,7 +2,7 @@
 //! rotates and revokes a client credential with `charter credential`, and `charter token`
 //! gets access tokens with it the way a partner workload would.
 
-use crate::{Cast, Out, Server, cast, cli, cli_env, id, text};
+use crate::{Out, Server, cast, cli, cli_env, id, text};
 
 /// `charter token --client-id ID ARGS` with `secret` in CHARTER_CLIENT_SECRET.
 fn token(url: &str, client_id: &str, secret: &str, args: &[&str]) -> Out {
@@ -21,52 +21,9 @@ fn assert_invalid_client(out: &Out) {
 
 /// An active grant on the example orders API; returns the steward's token and the grant.
 fn active_grant(url: &str, admin: &str) -> (String, String) {
-    let Cast {
-        approver_token,
-        steward,
-        api,
-        partner,
-        ..
-    } = cast(url, admin);
-    let grant = cli(
-        url,
-        Some(&steward),
-        &[
-            "grant",
-            "request",
-            "--partner",
-            &partner,
-            "--api",
-            &api,
-            "--use-case",
-            "Shipment tracking",
-            "--scope",
-            "orders:read",
-            "--ceiling",
-            "confidential",
-            "--region",
-            "eu",
-            "--for",
-            "30d",
-            "--json",
-        ],
-    )
-    .ok()
-    .json();
-    let grant = id(&grant);
-    cli(
-        url,
-        Some(&approver_token),
-        &[
-            "grant",
-            "approve",
-            &grant,
-            "--justification",
-            "Contract ACM-2025-17",
-        ],
-    )
-    .ok();
-    (steward, grant)
+    let cast = cast(url, admin);
+    let grant = cast.approved_grant(url, "30d");
+    (cast.steward, grant)
 }
 
 #[tokio::test]

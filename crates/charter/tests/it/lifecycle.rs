@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::{Cast, Out, cast, cli, id, text};
+use crate::{Out, cast, cli, id, text};
 
 /// A failure of the CLI's own making: exit 1, nothing on stdout, one `error:` line.
 fn assert_one_error(out: &Out, needle: &str) {
@@ -22,57 +22,17 @@ async fn reviews_findings_breakglass_and_offboarding_end_to_end() {
     let url = server.control.as_str();
     let admin = server.admin_token();
 
-    let Cast {
-        approver,
-        approver_token,
-        steward,
-        api,
-        partner,
-        ..
-    } = cast(url, &admin);
+    let crew = cast(url, &admin);
+    let (approver, approver_token, steward, api, partner) = (
+        crew.approver.clone(),
+        crew.approver_token.clone(),
+        crew.steward.clone(),
+        crew.api.clone(),
+        crew.partner.clone(),
+    );
 
     // An approved grant of `duration`.
-    let grant = |duration: &str| {
-        let g = cli(
-            url,
-            Some(&steward),
-            &[
-                "grant",
-                "request",
-                "--partner",
-                &partner,
-                "--api",
-                &api,
-                "--use-case",
-                "Shipment tracking",
-                "--scope",
-                "orders:read",
-                "--ceiling",
-                "confidential",
-                "--region",
-                "eu",
-                "--for",
-                duration,
-                "--json",
-            ],
-        )
-        .ok()
-        .json();
-        let g = id(&g);
-        cli(
-            url,
-            Some(&approver_token),
-            &[
-                "grant",
-                "approve",
-                &g,
-                "--justification",
-                "Contract ACM-2025-17",
-            ],
-        )
-        .ok();
-        g
-    };
+    let grant = |duration: &str| crew.approved_grant(url, duration);
     let long = grant("30d");
 
     // A campaign over the partner: one item, the grant, with its usage evidence.

@@ -260,3 +260,49 @@ pub fn cast(url: &str, admin: &str) -> Cast {
         partner: id(&partner),
     }
 }
+
+impl Cast {
+    /// The steward requests an `orders:read` grant for Acme lasting `duration` and the
+    /// approver approves it; returns the grant id.
+    pub fn approved_grant(&self, url: &str, duration: &str) -> String {
+        let grant = cli(
+            url,
+            Some(&self.steward),
+            &[
+                "grant",
+                "request",
+                "--partner",
+                &self.partner,
+                "--api",
+                &self.api,
+                "--use-case",
+                "Shipment tracking",
+                "--scope",
+                "orders:read",
+                "--ceiling",
+                "confidential",
+                "--region",
+                "eu",
+                "--for",
+                duration,
+                "--json",
+            ],
+        )
+        .ok()
+        .json();
+        let grant = id(&grant);
+        cli(
+            url,
+            Some(&self.approver_token),
+            &[
+                "grant",
+                "approve",
+                &grant,
+                "--justification",
+                "Contract ACM-2025-17",
+            ],
+        )
+        .ok();
+        grant
+    }
+}
