@@ -146,6 +146,51 @@ pub enum Method {
     Options,
 }
 
+impl Method {
+    pub const ALL: [Method; 7] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+    ];
+
+    /// The method as it appears on the wire (`GET`, `POST`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+        }
+    }
+
+    /// A method exactly as written on the wire (methods are case-sensitive); anything
+    /// outside the known set is `None`.
+    pub fn parse(s: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Method::parse(s).ok_or_else(|| DomainError::invalid(format!("unknown method {:?}", truncate(s))))
+    }
+}
+
 /// An operation's path template: `/orders/{id}`. Segments are literals or `{name}`
 /// placeholders; no empty, `.` or `..` segments, no query or fragment.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

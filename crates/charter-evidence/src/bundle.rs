@@ -11,6 +11,7 @@
 //! specification, and names the first wrong place. [`parse`] reads bundle text and rejects
 //! duplicate object members, which other JSON readers resolve differently.
 
+use crate::action;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -748,23 +749,23 @@ impl Kind {
     /// The actions a cited event may have; `None`: any (the grant's state is in `details.after`).
     fn actions(self) -> Option<&'static [&'static str]> {
         Some(match self {
-            Self::Requested => &["grant.request", "grant.emergency_open"],
-            Self::Approved => &["grant.approve"],
-            Self::Rejected => &["grant.reject"],
+            Self::Requested => &[action::GRANT_REQUEST, action::GRANT_EMERGENCY_OPEN],
+            Self::Approved => &[action::GRANT_APPROVE],
+            Self::Rejected => &[action::GRANT_REJECT],
             Self::Reach => return None,
-            Self::ApiDefinition => &["api.publish", "api.republish"],
+            Self::ApiDefinition => &[action::API_PUBLISH, action::API_REPUBLISH],
             Self::Credential => &[
-                "credential.issue",
-                "credential.rotate",
-                "credential.revoke",
-                "credential.expire",
+                action::CREDENTIAL_ISSUE,
+                action::CREDENTIAL_ROTATE,
+                action::CREDENTIAL_REVOKE,
+                action::CREDENTIAL_EXPIRE,
             ],
-            Self::TokenIssued => &["token.issue"],
-            Self::Usage => &["access.decision"],
-            Self::Review => &["review.attest"],
-            Self::Emergency => &["grant.emergency_open", "grant.emergency_end"],
-            Self::Removed => &["grant.revoke", "grant.expire", "grant.emergency_end"],
-            Self::Offboarding => &["partner.offboard"],
+            Self::TokenIssued => &[action::TOKEN_ISSUE],
+            Self::Usage => &[action::ACCESS_DECISION],
+            Self::Review => &[action::REVIEW_ATTEST],
+            Self::Emergency => &[action::GRANT_EMERGENCY_OPEN, action::GRANT_EMERGENCY_END],
+            Self::Removed => &[action::GRANT_REVOKE, action::GRANT_EXPIRE, action::GRANT_EMERGENCY_END],
+            Self::Offboarding => &[action::PARTNER_OFFBOARD],
         })
     }
 

@@ -16,6 +16,7 @@
 //! The crate is pure computation: no I/O, no clock, no async runtime.
 //! The on-disk format is described in `docs/audit-encoding.md`.
 
+pub mod action;
 pub mod bundle;
 pub mod canonical;
 pub mod chain;

@@ -1,6 +1,7 @@
 //! One call through the gateway, in phases: authenticate → match → decide → audit the
 //! decision (durable) → answer or forward → append the outcome.
 
+use charter_evidence::action;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,19 +67,6 @@ fn new_request_id() -> String {
     hex::encode(b)
 }
 
-fn parse_method(m: &str) -> Option<Method> {
-    Some(match m {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "PATCH" => Method::Patch,
-        "DELETE" => Method::Delete,
-        "OPTIONS" => Method::Options,
-        _ => return None,
-    })
-}
-
 /// `Authorization: Bearer <t>` or `DPoP <t>`; the scheme tells whether a proof must follow.
 fn bearer(headers: &HeaderMap) -> Option<(&str, bool)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -115,7 +103,7 @@ impl Gateway {
                 let op = match (
                     &live_api,
                     &target,
-                    parse_method(call.method),
+                    Method::parse(call.method),
                     j.grant.as_deref(),
                 ) {
                     (Some(a), Some(t), Some(m), Some(g)) if a.api.id == g.api => {
@@ -257,7 +245,7 @@ impl Gateway {
             actor: judged
                 .map(|j| j.facts.client_id.clone())
                 .unwrap_or_else(|| "anonymous".into()),
-            action: "access.decision".into(),
+            action: action::ACCESS_DECISION.into(),
             target: grant.map(|g| g.id.to_string()).unwrap_or_default(),
             reason,
             details,
@@ -275,7 +263,7 @@ impl Gateway {
             seq: 0,
             at: self.clock.now().to_string(),
             actor: allowed.judged.facts.client_id.clone(),
-            action: "access.outcome".into(),
+            action: action::ACCESS_OUTCOME.into(),
             target: grant.map(|g| g.id.to_string()).unwrap_or_default(),
             reason: None,
             details: json!({ "request_id": allowed.request_id, "status": status, "latency_us": latency_us, "gateway": self.config.id }),

@@ -1,6 +1,7 @@
 //! Gateways register themselves (id, check URL, environment) and keep a heartbeat in the
 //! store, so offboarding can probe every running gateway's check endpoint.
 
+use charter_evidence::action;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +43,7 @@ pub async fn run(
         seq: 0,
         at: now.to_string(),
         actor: record.id.clone(),
-        action: "gateway.register".into(),
+        action: action::GATEWAY_REGISTER.into(),
         target: record.id.clone(),
         reason: None,
         details: serde_json::json!({ "check_url": record.check_url, "environment": record.environment }),

@@ -3,6 +3,7 @@
 //! principal whose token has not expired. Failures are audited and rate-limited per source
 //! address; once the limit trips, tokens are not even checked until the window passes.
 
+use charter_evidence::action;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
@@ -174,9 +175,9 @@ async fn reject(state: &AppState, ip: IpAddr, why: &str) -> ApiError {
     metrics::counter!("charter_admin_auth_failures_total").increment(1);
     let tripped = state.auth_limiter.fail(ip);
     let action = if tripped {
-        "auth.rate_limited"
+        action::AUTH_RATE_LIMITED
     } else {
-        "auth.failed"
+        action::AUTH_FAILED
     };
     let rec = state.record(
         "anonymous",

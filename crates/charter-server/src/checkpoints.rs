@@ -21,6 +21,7 @@
 //! - [`verify_signature`] and [`check_chain`] are pure: the CLI (`charter audit verify
 //!   --checkpoint`) and the tests call the same functions on what the server answers.
 
+use charter_evidence::action;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,7 +41,7 @@ pub const DEFAULT_FILE: &str = "checkpoints.jsonl";
 /// How often the background task looks at the head (it writes only when the head moved).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// The audit action that announces a checkpoint.
-pub const ACTION: &str = "audit.checkpoint";
+pub const ACTION: &str = action::AUDIT_CHECKPOINT;
 
 /// How much of the file's end is read to find the last checkpoint (lines are ~300 bytes).
 const TAIL_BYTES: u64 = 64 * 1024;

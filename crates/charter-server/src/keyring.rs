@@ -4,6 +4,7 @@
 //! rotation) and any `retired` keys still published until every token they signed has
 //! expired.
 
+use charter_evidence::action;
 use std::sync::{Arc, RwLock};
 
 use charter_auth::jwk::PublicJwk;
@@ -123,7 +124,7 @@ impl KeyRing {
             let next = self.fresh(KeyStatus::Next, now)?;
             let rec = state.record(
                 "system",
-                "key.create",
+                action::KEY_CREATE,
                 &active.kid,
                 Some("first start".into()),
                 json!({ "active": active.kid, "next": next.kid }),
@@ -205,7 +206,7 @@ impl KeyRing {
         let next = self.fresh(KeyStatus::Next, now)?;
         let details = json!({ "active": promoted, "retired": retired, "next": next.kid });
         ops.push(Op::Insert(Versioned::new_doc(&next, None)));
-        let rec = state.record(actor, "key.rotate", &promoted, None, details.clone());
+        let rec = state.record(actor, action::KEY_ROTATE, &promoted, None, details.clone());
         state
             .write(Unit {
                 ops,
@@ -302,7 +303,7 @@ impl KeyRing {
             let key = self.fresh_evidence(state.now())?;
             let rec = state.record(
                 "system",
-                "evidence_key.create",
+                action::EVIDENCE_KEY_CREATE,
                 &key.kid,
                 Some("first start".into()),
                 json!({ "kid": key.kid }),
@@ -360,7 +361,7 @@ impl KeyRing {
         ops.push(Op::Insert(Versioned::new_doc(&key, None)));
         let rec = state.record(
             actor,
-            "evidence_key.rotate",
+            action::EVIDENCE_KEY_ROTATE,
             &key.kid,
             None,
             details.clone(),

@@ -19,6 +19,7 @@ pub mod scheduler;
 pub mod state;
 pub mod usage;
 
+use charter_evidence::action;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -325,7 +326,7 @@ pub async fn bootstrap_admin(
             &principal,
             Some(auth::token_hash(&token)),
             "system",
-            "principal.bootstrap",
+            action::PRINCIPAL_BOOTSTRAP,
             Some("first start".into()),
         )
         .await

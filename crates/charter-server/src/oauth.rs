@@ -4,6 +4,7 @@
 //! Errors use RFC 6749 §5.2 codes. Every issuance and every refusal is audited (never a
 //! secret); failed client authentication is rate-limited per client id and per address.
 
+use charter_evidence::action;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -370,7 +371,7 @@ async fn audit_refusal(
         .unwrap_or_default();
     let rec = state.record(
         client_id.unwrap_or("anonymous"),
-        "token.refused",
+        action::TOKEN_REFUSED,
         &target,
         Some(reason.to_owned()),
         details,
@@ -662,7 +663,7 @@ async fn issue(
     let access_token = charter_auth::token::mint(&keys.signing, &claims)
         .map_err(|e| OAuthError::server(format!("signing failed: {e}")))?;
     let details = issuance_details(&grant, &api, &cred, &claims, ip);
-    let rec = state.record(&client_id, "token.issue", grant.id.as_str(), None, details);
+    let rec = state.record(&client_id, action::TOKEN_ISSUE, grant.id.as_str(), None, details);
     state
         .write(charter_store::Unit {
             ops: vec![],
@@ -836,7 +837,7 @@ async fn revoke_inner(
     };
     let rec = state.record(
         &cred.credential.client_id,
-        "token.revoke",
+        action::TOKEN_REVOKE,
         &claims.grant,
         Some("revoked by the client (RFC 7009)".into()),
         json!({ "jti": claims.jti, "client_id": claims.client_id, "grant": claims.grant, "partner": cred.credential.partner }),

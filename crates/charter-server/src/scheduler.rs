@@ -7,6 +7,7 @@
 //! With PostgreSQL, several nodes may run the scheduler: a unit's optimistic version check
 //! makes a second node's identical change a harmless conflict.
 
+use charter_evidence::action;
 use std::time::Duration;
 
 use charter_core::{Grant, GrantStatus};
@@ -48,9 +49,9 @@ pub async fn tick(state: &AppState) -> ApiResult<TickReport> {
                 if g.expire(now).is_ok() {
                     let extra = json!({ "emergency": g.emergency.as_ref().map(|e| e.incident.to_string()) });
                     let action = if g.emergency.is_some() {
-                        "grant.emergency_end"
+                        action::GRANT_EMERGENCY_END
                     } else {
-                        "grant.expire"
+                        action::GRANT_EXPIRE
                     };
                     if state
                         .update(
@@ -73,7 +74,7 @@ pub async fn tick(state: &AppState) -> ApiResult<TickReport> {
                         &old,
                         &g,
                         "system",
-                        "grant.suspend_overdue",
+                        action::GRANT_SUSPEND_OVERDUE,
                         Some("recertification overdue".into()),
                         None,
                     )
@@ -110,7 +111,7 @@ async fn expire_credentials(
             if rec.credential.expire(now).is_ok() {
                 let r = state.record(
                     "system",
-                    "credential.expire",
+                    action::CREDENTIAL_EXPIRE,
                     rec.credential.id.as_str(),
                     Some("maximum age reached".into()),
                     json!({ "grant": rec.credential.grant, "partner": rec.credential.partner,

@@ -9,6 +9,7 @@
 //! reads at most [`MAX_SCAN`] records; past that the answer covers the newest records only
 //! and says so (`truncated`).
 
+use charter_evidence::action;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::ControlFlow;
@@ -42,7 +43,7 @@ pub struct Decision {
 impl Decision {
     /// The decision a record holds, if it is a readable `access.decision`.
     pub fn from_record(rec: &AuditRecord) -> Option<Self> {
-        if rec.action != "access.decision" {
+        if rec.action != action::ACCESS_DECISION {
             return None;
         }
         let at: Timestamp = rec.at.parse().ok()?;
@@ -84,7 +85,7 @@ pub async fn scan_decisions(
             .audit_query(&AuditQuery {
                 before,
                 target: grant.map(str::to_owned),
-                action: Some("access.decision".into()),
+                action: Some(action::ACCESS_DECISION.into()),
                 limit: PAGE,
                 newest_first: true,
                 ..AuditQuery::default()
@@ -279,7 +280,7 @@ mod tests {
             seq: 7,
             at: "2026-11-30T10:00:00Z".into(),
             actor: "chc_1".into(),
-            action: "access.decision".into(),
+            action: action::ACCESS_DECISION.into(),
             target: "grt_x".into(),
             reason: None,
             details: serde_json::json!({ "decision": "allow", "client_id": "chc_1",
@@ -292,7 +293,7 @@ mod tests {
         assert_eq!(d.grant.as_deref(), Some("grt_x"));
         assert_eq!(d.source, Some("10.1.2.3".parse().unwrap()));
         let other = AuditRecord {
-            action: "grant.approve".into(),
+            action: action::GRANT_APPROVE.into(),
             ..rec
         };
         assert!(Decision::from_record(&other).is_none());

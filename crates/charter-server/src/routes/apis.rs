@@ -1,6 +1,7 @@
 //! `/v1/apis`: API owners publish their APIs (operations with scope, data class and region)
 //! and republish them; a republish takes effect for the very next call.
 
+use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -106,7 +107,7 @@ pub async fn publish(
     };
     check_routable(&api)?;
     state
-        .create(&api, None, caller.id(), "api.publish", None)
+        .create(&api, None, caller.id(), action::API_PUBLISH, None)
         .await?;
     Ok((StatusCode::CREATED, Json(api)))
 }
@@ -144,7 +145,7 @@ pub async fn republish(
     api.updated_at = state.now();
     check_routable(&api)?;
     state
-        .update(&old, &api, caller.id(), "api.republish", None, None)
+        .update(&old, &api, caller.id(), action::API_REPUBLISH, None, None)
         .await?;
     Ok(Json(api))
 }

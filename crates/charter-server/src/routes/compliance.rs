@@ -13,6 +13,7 @@
 //! `?format=html` renders the same report as a server-side page (no script); every string
 //! that reaches it is escaped by [`escape_html`].
 
+use charter_evidence::action;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
@@ -400,7 +401,7 @@ impl Facts {
         let target_in_scope = |target: &str| scope.is_none() || scoped_grants.contains(target);
 
         let mut decisions = Decisions::default();
-        let scan = scan_action(state, "access.decision", since - DECISION_LEAD, |seq, r| {
+        let scan = scan_action(state, action::ACCESS_DECISION, since - DECISION_LEAD, |seq, r| {
             decisions.oldest_seq = Some(seq);
             if !target_in_scope(&r.target) {
                 return;
@@ -430,7 +431,7 @@ impl Facts {
         }
 
         let mut outcomes = Outcomes::default();
-        let scan = scan_action(state, "access.outcome", since, |seq, r| {
+        let scan = scan_action(state, action::ACCESS_OUTCOME, since, |seq, r| {
             if !target_in_scope(&r.target) {
                 return;
             }

@@ -2,6 +2,7 @@
 //! once, in the reply that creates it; only its keyed hash is kept. Revoking a credential
 //! bumps its grant's epoch, so every token it obtained dies with it.
 
+use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -139,7 +140,7 @@ pub async fn issue(
     };
     let rec = state.record(
         caller.id(),
-        "credential.issue",
+        action::CREDENTIAL_ISSUE,
         credential.id.as_str(),
         None,
         json!({ "after": to_value(&credential), "grant": grant.id, "partner": grant.partner }),
@@ -272,7 +273,7 @@ pub async fn rotate(
     });
     let rec = state.record(
         caller.id(),
-        "credential.rotate",
+        action::CREDENTIAL_ROTATE,
         &id,
         None,
         json!({ "after": to_value(&record.credential), "version": version, "overlap_seconds": overlap,
@@ -321,7 +322,7 @@ pub async fn revoke(
     }
     let rec = state.record(
         caller.id(),
-        "credential.revoke",
+        action::CREDENTIAL_REVOKE,
         &id,
         Some(body.reason.to_string()),
         json!({ "after": to_value(&record.credential), "grant": record.credential.grant,

@@ -5,6 +5,7 @@
 //! key, and a detached JWS over the canonical bundle. Format: `docs/evidence-bundle.md`;
 //! the offline verifier is `charter_evidence::bundle::verify`.
 
+use charter_evidence::action;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -116,7 +117,7 @@ async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> A
             e.rec.action.as_str(),
         );
         match action {
-            "grant.request" | "grant.emergency_open" => {
+            action::GRANT_REQUEST | action::GRANT_EMERGENCY_OPEN => {
                 b.single(
                     "requested",
                     &gid,
@@ -124,7 +125,7 @@ async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> A
                     json!({ "actor": actor, "at": at, "action": action }),
                     e,
                 );
-                if action == "grant.emergency_open" {
+                if action == action::GRANT_EMERGENCY_OPEN {
                     let incident = e.rec.details["after"]["emergency"]["incident"].clone();
                     b.single(
                         "emergency",
@@ -135,8 +136,8 @@ async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> A
                     );
                 }
             }
-            "grant.approve" | "grant.reject" => {
-                let kind = if action == "grant.approve" {
+            action::GRANT_APPROVE | action::GRANT_REJECT => {
+                let kind = if action == action::GRANT_APPROVE {
                     "approved"
                 } else {
                     "rejected"
@@ -149,7 +150,7 @@ async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> A
                     e,
                 );
             }
-            "review.attest" => {
+            action::REVIEW_ATTEST => {
                 b.single(
                     "review",
                     &gid,
@@ -158,7 +159,7 @@ async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> A
                     e,
                 );
             }
-            "grant.revoke" | "grant.expire" | "grant.emergency_end" => {
+            action::GRANT_REVOKE | action::GRANT_EXPIRE | action::GRANT_EMERGENCY_END => {
                 b.single(
                     "removed",
                     &gid,
@@ -166,7 +167,7 @@ async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> A
                     json!({ "actor": actor, "at": at, "action": action, "reason": e.rec.reason }),
                     e,
                 );
-                if action == "grant.emergency_end" {
+                if action == action::GRANT_EMERGENCY_END {
                     let incident = detail(e, "emergency").clone();
                     b.single(
                         "emergency",
@@ -177,8 +178,8 @@ async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> A
                     );
                 }
             }
-            "token.issue" => tokens.push(e),
-            "access.decision" => decisions.push(e),
+            action::TOKEN_ISSUE => tokens.push(e),
+            action::ACCESS_DECISION => decisions.push(e),
             _ => {}
         }
         // What the grant could reach, each time that changed.
@@ -279,7 +280,7 @@ async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> A
     let mut in_force: Option<&Event> = None;
     for e in api_events
         .iter()
-        .filter(|e| e.rec.action == "api.publish" || e.rec.action == "api.republish")
+        .filter(|e| e.rec.action == action::API_PUBLISH || e.rec.action == action::API_REPUBLISH)
     {
         let at: jiff::Timestamp = e.rec.at.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let before_request = requested.parse::<jiff::Timestamp>().is_ok_and(|r| at <= r);
@@ -342,7 +343,7 @@ fn api_statement(b: &mut Builder, gid: &str, e: &Event) {
 
 async fn partner_statements(state: &AppState, b: &mut Builder, partner: &str) -> ApiResult<()> {
     for e in events_for(state, partner).await? {
-        if e.rec.action == "partner.offboard" {
+        if e.rec.action == action::PARTNER_OFFBOARD {
             let checks = e.rec.details["checks"]
                 .as_array()
                 .cloned()

@@ -13,6 +13,7 @@
 //! and unaltered, and Charter's attribution (partner, grant, use case, approvals, credential,
 //! jti, API, emergency incident) in `unmapped`.
 
+use charter_evidence::action;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -204,7 +205,7 @@ fn classify(rec: &AuditRecord) -> (&'static Class, u64, String) {
     ];
     const AUTH: [(u64, &str); 3] = [(1, "Logon"), (2, "Logoff"), (99, "Other")];
     match action {
-        "access.decision" => {
+        action::ACCESS_DECISION => {
             let id = match rec.details.get("method").and_then(Value::as_str) {
                 None => 0,
                 Some(m) => match m.to_ascii_uppercase().as_str() {
@@ -217,11 +218,11 @@ fn classify(rec: &AuditRecord) -> (&'static Class, u64, String) {
             };
             (&API_ACTIVITY, id, caption(id, &API))
         }
-        "access.outcome" => (&API_ACTIVITY, 99, caption(99, &API)),
-        "token.issue" | "token.refused" | "auth.failed" | "auth.rate_limited" => {
+        action::ACCESS_OUTCOME => (&API_ACTIVITY, 99, caption(99, &API)),
+        action::TOKEN_ISSUE | action::TOKEN_REFUSED | action::AUTH_FAILED | action::AUTH_RATE_LIMITED => {
             (&AUTHENTICATION, 1, caption(1, &AUTH))
         }
-        "token.revoke" => (&AUTHENTICATION, 2, caption(2, &AUTH)),
+        action::TOKEN_REVOKE => (&AUTHENTICATION, 2, caption(2, &AUTH)),
         _ => {
             let lifecycle = [
                 "principal.",
@@ -239,19 +240,19 @@ fn classify(rec: &AuditRecord) -> (&'static Class, u64, String) {
                 return (&BASE_EVENT, 99, action.to_owned());
             }
             let id = match action {
-                "grant.request" | "api.publish" | "credential.issue" | "review.start"
-                | "review.open" => 1,
+                action::GRANT_REQUEST | action::API_PUBLISH | action::CREDENTIAL_ISSUE | action::REVIEW_START
+                | action::REVIEW_OPEN => 1,
                 a if a.ends_with(".create") || a.ends_with(".bootstrap") => 1,
-                "grant.resume" => 2,
-                "principal.rotate" | "credential.rotate" => 4,
-                "principal.disable"
-                | "grant.suspend"
-                | "grant.suspend_overdue"
-                | "partner.offboard_start"
-                | "credential.expire" => 5,
-                "credential.revoke" | "partner.offboard" => 6,
-                "grant.approve" | "grant.emergency_open" => 7,
-                "grant.revoke" | "grant.expire" | "grant.emergency_end" => 8,
+                action::GRANT_RESUME => 2,
+                action::PRINCIPAL_ROTATE | action::CREDENTIAL_ROTATE => 4,
+                action::PRINCIPAL_DISABLE
+                | action::GRANT_SUSPEND
+                | action::GRANT_SUSPEND_OVERDUE
+                | action::PARTNER_OFFBOARD_START
+                | action::CREDENTIAL_EXPIRE => 5,
+                action::CREDENTIAL_REVOKE | action::PARTNER_OFFBOARD => 6,
+                action::GRANT_APPROVE | action::GRANT_EMERGENCY_OPEN => 7,
+                action::GRANT_REVOKE | action::GRANT_EXPIRE | action::GRANT_EMERGENCY_END => 8,
                 _ => 99,
             };
             (&ACCOUNT_CHANGE, id, action.to_owned())
@@ -288,7 +289,7 @@ fn attribution(rec: &AuditRecord) -> Map<String, Value> {
         "grant",
         own("grant")
             .or_else(|| pick("grant"))
-            .or_else(|| (rec.action == "review.attest").then(|| json!(rec.target))),
+            .or_else(|| (rec.action == action::REVIEW_ATTEST).then(|| json!(rec.target))),
     );
     put("use_case", pick("use_case"));
     put(
@@ -332,16 +333,16 @@ pub fn ocsf_event(seq: u64, hash: &str, rec: &AuditRecord) -> Value {
     let d = &rec.details;
     let request_id = str_of(d, "request_id");
     let failed = match rec.action.as_str() {
-        "access.decision" => str_of(d, "decision") != Some("allow"),
-        "access.outcome" => d
+        action::ACCESS_DECISION => str_of(d, "decision") != Some("allow"),
+        action::ACCESS_OUTCOME => d
             .get("status")
             .and_then(Value::as_u64)
             .is_some_and(|s| s >= 400),
-        "token.refused" | "auth.failed" | "auth.rate_limited" => true,
+        action::TOKEN_REFUSED | action::AUTH_FAILED | action::AUTH_RATE_LIMITED => true,
         _ => false,
     };
     let (severity_id, severity) = match rec.action.as_str() {
-        "auth.rate_limited" | "grant.emergency_open" => (3, "Medium"),
+        action::AUTH_RATE_LIMITED | action::GRANT_EMERGENCY_OPEN => (3, "Medium"),
         _ if failed => (2, "Low"),
         _ => (1, "Informational"),
     };
@@ -466,7 +467,7 @@ pub fn ocsf_event(seq: u64, hash: &str, rec: &AuditRecord) -> Value {
     unmapped.insert("action".into(), json!(rec.action));
     unmapped.insert("target".into(), json!(rec.target));
     unmapped.insert("prev".into(), json!(rec.prev));
-    if rec.action.starts_with("token.") && rec.action != "token.revoke" {
+    if rec.action.starts_with("token.") && rec.action != action::TOKEN_REVOKE {
         unmapped.insert("grant_type".into(), json!("client_credentials"));
     }
     for key in ["decision", "mode", "gateway", "scope", "dpop_jkt"] {
@@ -490,7 +491,7 @@ pub fn ocsf_event(seq: u64, hash: &str, rec: &AuditRecord) -> Value {
 fn message(rec: &AuditRecord) -> String {
     let d = &rec.details;
     match rec.action.as_str() {
-        "access.decision" => format!(
+        action::ACCESS_DECISION => format!(
             "{} {} {}{}",
             str_of(d, "decision").unwrap_or("deny"),
             str_of(d, "method").unwrap_or("?"),
@@ -500,8 +501,8 @@ fn message(rec: &AuditRecord) -> String {
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default()
         ),
-        "token.issue" => format!("token issued to {} for grant {}", rec.actor, rec.target),
-        "token.refused" => format!(
+        action::TOKEN_ISSUE => format!("token issued to {} for grant {}", rec.actor, rec.target),
+        action::TOKEN_REFUSED => format!(
             "token refused to {}: {}",
             rec.actor,
             rec.reason.as_deref().unwrap_or("refused")
@@ -539,7 +540,7 @@ mod tests {
 
     fn decision(method: &str, decision: &str, reason: Option<&str>) -> AuditRecord {
         rec(
-            "access.decision",
+            action::ACCESS_DECISION,
             "cl_acme",
             GRANT,
             reason,
@@ -601,7 +602,7 @@ mod tests {
     #[test]
     fn token_events_are_authentication() {
         let issue = rec(
-            "token.issue",
+            action::TOKEN_ISSUE,
             "cl_acme",
             GRANT,
             None,
@@ -616,7 +617,7 @@ mod tests {
         assert_eq!(ev["auth_protocol_id"], 6);
         assert_eq!(ev["session"]["expiration_time"], 10_000);
         let refused = rec(
-            "token.refused",
+            action::TOKEN_REFUSED,
             "cl_x",
             "",
             Some("invalid_secret"),
@@ -628,10 +629,10 @@ mod tests {
             (ev["status"].as_str(), ev["status_detail"].as_str()),
             (Some("Failure"), Some("invalid_secret"))
         );
-        let revoke = rec("token.revoke", "cl_x", GRANT, None, json!({ "jti": "j" }));
+        let revoke = rec(action::TOKEN_REVOKE, "cl_x", GRANT, None, json!({ "jti": "j" }));
         assert_eq!(ids(&ocsf_event(3, "h", &revoke)), (3002, 3, 2, 300202));
         let admin = rec(
-            "auth.failed",
+            action::AUTH_FAILED,
             "anonymous",
             "",
             Some("unknown token"),
@@ -647,31 +648,31 @@ mod tests {
     #[test]
     fn lifecycle_changes_are_account_changes() {
         for (action, activity) in [
-            ("principal.bootstrap", 1),
-            ("principal.create", 1),
-            ("partner.create", 1),
-            ("api.publish", 1),
-            ("grant.request", 1),
-            ("credential.issue", 1),
-            ("key.create", 1),
-            ("evidence_key.create", 1),
-            ("grant.resume", 2),
-            ("credential.rotate", 4),
-            ("principal.disable", 5),
-            ("grant.suspend", 5),
-            ("credential.expire", 5),
-            ("credential.revoke", 6),
-            ("partner.offboard", 6),
-            ("grant.approve", 7),
-            ("grant.emergency_open", 7),
-            ("grant.revoke", 8),
-            ("grant.expire", 8),
-            ("grant.emergency_end", 8),
-            ("grant.reject", 99),
-            ("api.republish", 99),
-            ("review.attest", 99),
-            ("key.rotate", 99),
-            ("partner.update", 99),
+            (action::PRINCIPAL_BOOTSTRAP, 1),
+            (action::PRINCIPAL_CREATE, 1),
+            (action::PARTNER_CREATE, 1),
+            (action::API_PUBLISH, 1),
+            (action::GRANT_REQUEST, 1),
+            (action::CREDENTIAL_ISSUE, 1),
+            (action::KEY_CREATE, 1),
+            (action::EVIDENCE_KEY_CREATE, 1),
+            (action::GRANT_RESUME, 2),
+            (action::CREDENTIAL_ROTATE, 4),
+            (action::PRINCIPAL_DISABLE, 5),
+            (action::GRANT_SUSPEND, 5),
+            (action::CREDENTIAL_EXPIRE, 5),
+            (action::CREDENTIAL_REVOKE, 6),
+            (action::PARTNER_OFFBOARD, 6),
+            (action::GRANT_APPROVE, 7),
+            (action::GRANT_EMERGENCY_OPEN, 7),
+            (action::GRANT_REVOKE, 8),
+            (action::GRANT_EXPIRE, 8),
+            (action::GRANT_EMERGENCY_END, 8),
+            (action::GRANT_REJECT, 99),
+            (action::API_REPUBLISH, 99),
+            (action::REVIEW_ATTEST, 99),
+            (action::KEY_ROTATE, 99),
+            (action::PARTNER_UPDATE, 99),
         ] {
             let ev = ocsf_event(
                 1,
@@ -681,7 +682,7 @@ mod tests {
             assert_eq!(ids(&ev), (3001, 3, activity, 300100 + activity), "{action}");
             assert_eq!(ev["activity_name"], action);
         }
-        for other in ["audit.checkpoint", "gateway.register", "something.new"] {
+        for other in [action::AUDIT_CHECKPOINT, action::GATEWAY_REGISTER, "something.new"] {
             let ev = ocsf_event(1, "h", &rec(other, "system", "", None, json!({})));
             assert_eq!(ids(&ev), (0, 0, 99, 99), "{other}");
         }
@@ -697,7 +698,7 @@ mod tests {
         let ev = ocsf_event(
             5,
             "h",
-            &rec("grant.approve", "prn_alice", GRANT, Some("ok"), grant_after),
+            &rec(action::GRANT_APPROVE, "prn_alice", GRANT, Some("ok"), grant_after),
         );
         let u = &ev["unmapped"];
         assert_eq!(u["grant"], GRANT);
@@ -707,7 +708,7 @@ mod tests {
         assert_eq!(u["approvals"], json!(["prn_alice"]));
         assert_eq!(u["emergency"], "INC-9");
         let cred = rec(
-            "credential.issue",
+            action::CREDENTIAL_ISSUE,
             "prn_s",
             "crd_1",
             None,
@@ -719,7 +720,7 @@ mod tests {
             (Some("crd_1"), Some(GRANT))
         );
         let partner = rec(
-            "partner.create",
+            action::PARTNER_CREATE,
             "prn_s",
             PARTNER,
             None,
@@ -741,7 +742,7 @@ mod tests {
                     43,
                     &"bb".repeat(32),
                     &rec(
-                        "token.issue",
+                        action::TOKEN_ISSUE,
                         "cl_acme",
                         GRANT,
                         None,
@@ -760,7 +761,7 @@ mod tests {
                     44,
                     &"cc".repeat(32),
                     &rec(
-                        "grant.revoke",
+                        action::GRANT_REVOKE,
                         "prn_steward",
                         GRANT,
                         Some("contract ended"),
@@ -778,7 +779,7 @@ mod tests {
                     45,
                     &"dd".repeat(32),
                     &rec(
-                        "audit.checkpoint",
+                        action::AUDIT_CHECKPOINT,
                         "system",
                         "",
                         None,

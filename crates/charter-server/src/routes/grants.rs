@@ -2,6 +2,7 @@
 //! suspend, resume and revoke them. The rules live in `charter_core::grant`; this module
 //! loads what they need and writes what they decide.
 
+use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -48,9 +49,9 @@ pub async fn request(
         state.now(),
     )?;
     let action = if grant.emergency.is_some() {
-        "grant.emergency_open"
+        action::GRANT_EMERGENCY_OPEN
     } else {
-        "grant.request"
+        action::GRANT_REQUEST
     };
     if grant.emergency.is_some() {
         // Break-glass opens its mandatory post-incident review in the same unit.
@@ -209,8 +210,8 @@ pub async fn decide(
     };
     grant.decide(&partner, &caller.principal.id, input, state.now())?;
     let action = match req.decision {
-        ApprovalDecision::Approve => "grant.approve",
-        ApprovalDecision::Reject => "grant.reject",
+        ApprovalDecision::Approve => action::GRANT_APPROVE,
+        ApprovalDecision::Reject => action::GRANT_REJECT,
     };
     let extra = json!({ "justification": req.justification.as_str(), "ticket": ticket, "data_exception": exception });
     state
@@ -248,7 +249,7 @@ async fn lifecycle(
     let action = match which {
         Lifecycle::Suspend => {
             grant.suspend(reason.clone())?;
-            "grant.suspend"
+            action::GRANT_SUSPEND
         }
         Lifecycle::Resume => {
             // Contract (Reviews): overdue-suspended grants come back only through a review.
@@ -258,11 +259,11 @@ async fn lifecycle(
                 ));
             }
             grant.resume(reason.clone(), now)?;
-            "grant.resume"
+            action::GRANT_RESUME
         }
         Lifecycle::Revoke => {
             grant.revoke(reason.clone(), now)?;
-            "grant.revoke"
+            action::GRANT_REVOKE
         }
     };
     state

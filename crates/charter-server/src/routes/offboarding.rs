@@ -4,6 +4,7 @@
 //! revocation, the token endpoint's own client authentication, introspection, and every
 //! registered gateway's check endpoint.
 
+use charter_evidence::action;
 use std::time::Duration;
 
 use axum::Json;
@@ -39,7 +40,7 @@ fn probe_target(api: &Api, grant: &Grant) -> Option<(String, String)> {
         .split('/')
         .map(|seg| if seg.starts_with('{') { "canary" } else { seg })
         .collect();
-    let method = serde_json::to_value(op.method).ok()?.as_str()?.to_owned();
+    let method = op.method.as_str().to_owned();
     Some((method, format!("/{}{}", api.name, path.join("/"))))
 }
 
@@ -72,7 +73,7 @@ pub async fn offboard(
             &old,
             &partner,
             caller.id(),
-            "partner.offboard_start",
+            action::PARTNER_OFFBOARD_START,
             Some(reason.to_string()),
             note.clone(),
         )
@@ -135,7 +136,7 @@ pub async fn offboard(
                     g,
                     &grant,
                     caller.id(),
-                    "grant.revoke",
+                    action::GRANT_REVOKE,
                     Some(reason.to_string()),
                     note.clone(),
                 )
@@ -160,7 +161,7 @@ pub async fn offboard(
         if rec.credential.revoke(reason.clone(), state.now()).is_ok() {
             let r = state.record(
                 caller.id(),
-                "credential.revoke",
+                action::CREDENTIAL_REVOKE,
                 rec.credential.id.as_str(),
                 Some(reason.to_string()),
                 json!({ "after": to_value(&rec.credential), "offboarding": off_id, "grant": rec.credential.grant }),
@@ -262,7 +263,7 @@ pub async fn offboard(
     }
     let r = state.record(
         caller.id(),
-        "partner.offboard",
+        action::PARTNER_OFFBOARD,
         partner.id.as_str(),
         Some(reason.to_string()),
         to_value(&record),

@@ -1,6 +1,7 @@
 //! `/v1/partners`: stewards register partner organisations with their processing regions and
 //! accountable business owners (principals with role `approver`).
 
+use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -103,7 +104,7 @@ pub async fn create(
         updated_at: now,
     };
     state
-        .create(&partner, None, caller.id(), "partner.create", None)
+        .create(&partner, None, caller.id(), action::PARTNER_CREATE, None)
         .await?;
     Ok((StatusCode::CREATED, Json(partner)))
 }
@@ -131,7 +132,7 @@ pub async fn patch(
     }
     partner.updated_at = state.now();
     state
-        .update(&old, &partner, caller.id(), "partner.update", None, None)
+        .update(&old, &partner, caller.id(), action::PARTNER_UPDATE, None, None)
         .await?;
     Ok(Json(partner))
 }

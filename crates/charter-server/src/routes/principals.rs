@@ -1,6 +1,7 @@
 //! `/v1/principals`: who may call the admin API, with which roles. Admin only, except that
 //! a principal may read and rotate its own token.
 
+use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -81,7 +82,7 @@ pub async fn create(
             &principal,
             Some(token_hash(&token)),
             caller.id(),
-            "principal.create",
+            action::PRINCIPAL_CREATE,
             None,
         )
         .await?;
@@ -159,7 +160,7 @@ pub async fn rotate(
     let token = new_token();
     let rec = state.record(
         caller.id(),
-        "principal.rotate",
+        action::PRINCIPAL_ROTATE,
         &id,
         None,
         json!({ "token_expires_at": principal.token_expires_at.to_string() }),
@@ -202,7 +203,7 @@ pub async fn disable(
             &old,
             &principal,
             caller.id(),
-            "principal.disable",
+            action::PRINCIPAL_DISABLE,
             Some(body.reason.to_string()),
             None,
         )

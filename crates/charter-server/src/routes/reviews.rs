@@ -5,6 +5,7 @@
 //! ([`open_post_incident`]). The rules live in `charter_core::review`; every attestation is
 //! one audited unit that changes the review and the grant together.
 
+use charter_evidence::action;
 use std::collections::HashMap;
 
 use axum::Json;
@@ -177,7 +178,7 @@ pub async fn start(
     )?;
     let rec = state.record(
         caller.id(),
-        "review.start",
+        action::REVIEW_START,
         review.id.as_str(),
         None,
         json!({ "after": to_value(&review),
@@ -222,7 +223,7 @@ pub(crate) async fn open_post_incident(
     );
     let review_rec = state.record(
         actor,
-        "review.open",
+        action::REVIEW_OPEN,
         review.id.as_str(),
         Some("break-glass access needs a post-incident review".into()),
         json!({ "after": to_value(&review), "grant": grant.id,
@@ -414,7 +415,7 @@ pub async fn attest(
     }
     let rec = state.record(
         caller.id(),
-        "review.attest",
+        action::REVIEW_ATTEST,
         grant.id.as_str(),
         Some(req.justification.to_string()),
         json!({
