@@ -187,7 +187,8 @@ impl std::str::FromStr for Method {
     type Err = DomainError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Method::parse(s).ok_or_else(|| DomainError::invalid(format!("unknown method {:?}", truncate(s))))
+        Method::parse(s)
+            .ok_or_else(|| DomainError::invalid(format!("unknown method {:?}", truncate(s))))
     }
 }
 

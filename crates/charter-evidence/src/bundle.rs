@@ -764,7 +764,11 @@ impl Kind {
             Self::Usage => &[action::ACCESS_DECISION],
             Self::Review => &[action::REVIEW_ATTEST],
             Self::Emergency => &[action::GRANT_EMERGENCY_OPEN, action::GRANT_EMERGENCY_END],
-            Self::Removed => &[action::GRANT_REVOKE, action::GRANT_EXPIRE, action::GRANT_EMERGENCY_END],
+            Self::Removed => &[
+                action::GRANT_REVOKE,
+                action::GRANT_EXPIRE,
+                action::GRANT_EMERGENCY_END,
+            ],
             Self::Offboarding => &[action::PARTNER_OFFBOARD],
         })
     }

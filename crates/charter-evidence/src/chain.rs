@@ -5,7 +5,6 @@
 //! records with [`AuditRecord::seal`]; a reader replays stored rows through a
 //! [`ChainVerifier`], which reports the first record at which the chain breaks.
 
-use crate::action;
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{CanonicalError, canonical_json};
@@ -382,7 +381,7 @@ mod prepared_tests {
                 seq: 0,
                 at: "2026-11-29T01:00:00.123Z".into(),
                 actor: "prn_x".into(),
-                action: action::GRANT_APPROVE.into(),
+                action: crate::action::GRANT_APPROVE.into(),
                 target: "grt_\u{1F600}".into(),
                 reason,
                 details,

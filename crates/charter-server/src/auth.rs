@@ -4,10 +4,7 @@
 //! address; once the limit trips, tokens are not even checked until the window passes.
 
 use charter_evidence::action;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
@@ -17,7 +14,6 @@ use charter_core::{Principal, Role};
 use charter_store::{Kind, Versioned};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::time::Instant;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Shared};
@@ -36,54 +32,6 @@ pub fn new_token() -> String {
 /// What the store keeps of a token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Counts failed authentications per key (a source address, a client id) in one-minute
-/// windows.
-pub struct FailureLimiter<K = IpAddr> {
-    per_minute: u32,
-    windows: Mutex<HashMap<K, (Instant, u32)>>,
-}
-
-const WINDOW: Duration = Duration::from_secs(60);
-
-impl<K: std::hash::Hash + Eq> FailureLimiter<K> {
-    pub fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Seconds to wait if the address is over its limit.
-    pub fn blocked(&self, key: K) -> Option<u64> {
-        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let (start, count) = windows.get(&key)?;
-        let elapsed = start.elapsed();
-        (elapsed < WINDOW && *count >= self.per_minute).then(|| (WINDOW - elapsed).as_secs().max(1))
-    }
-
-    /// Forgets every address's failures.
-    pub fn clear(&self) {
-        self.windows
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
-
-    /// Records a failure; returns whether this one tripped the limit.
-    pub fn fail(&self, key: K) -> bool {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() > 10_000 {
-            windows.retain(|_, (start, _)| start.elapsed() < WINDOW);
-        }
-        let entry = windows.entry(key).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= WINDOW {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-        entry.1 == self.per_minute
-    }
 }
 
 /// The authenticated principal behind a request.
@@ -132,7 +80,7 @@ impl FromRequestParts<Shared> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
         let ip = source_ip(parts);
-        if let Some(wait) = state.auth_limiter.blocked(ip) {
+        if let Some(wait) = state.limits.admin_addresses.blocked(ip) {
             return Err(ApiError::RateLimited(wait));
         }
         let token = parts
@@ -150,13 +98,18 @@ impl FromRequestParts<Shared> for Caller {
         // The live view holds principals by token hash (kept current by every write and the
         // change feed); a miss falls back to the store.
         let hash = token_hash(token);
-        let principal = match state.live.principal_by_token_hash(&hash) {
+        let principal = match state.repo.live.principal_by_token_hash(&hash) {
             Some(p) => Principal::clone(&p),
             None => {
-                let Some(doc) = state.store.get_by_lookup(Kind::Principal, &hash).await? else {
+                let Some(doc) = state
+                    .repo
+                    .store
+                    .get_by_lookup(Kind::Principal, &hash)
+                    .await?
+                else {
                     return Err(reject(state, ip, "unknown token").await);
                 };
-                state.live.apply(&doc);
+                state.repo.live.apply(&doc);
                 Versioned::<Principal>::from_doc(&doc)?.value
             }
         };
@@ -173,13 +126,13 @@ impl FromRequestParts<Shared> for Caller {
 /// Audits a failed authentication (never the token) and counts it against the address.
 async fn reject(state: &AppState, ip: IpAddr, why: &str) -> ApiError {
     metrics::counter!("charter_admin_auth_failures_total").increment(1);
-    let tripped = state.auth_limiter.fail(ip);
+    let tripped = state.limits.admin_addresses.fail(ip);
     let action = if tripped {
         action::AUTH_RATE_LIMITED
     } else {
         action::AUTH_FAILED
     };
-    let rec = state.record(
+    let rec = state.repo.record(
         "anonymous",
         action,
         "",
@@ -187,6 +140,7 @@ async fn reject(state: &AppState, ip: IpAddr, why: &str) -> ApiError {
         json!({ "source": ip.to_string() }),
     );
     if let Err(e) = state
+        .repo
         .write(charter_store::Unit {
             ops: vec![],
             audit: vec![rec],

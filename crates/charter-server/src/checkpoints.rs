@@ -378,13 +378,13 @@ pub async fn checkpoint_now(state: &AppState, sink: &Path) -> ApiResult<Checkpoi
     let _one = SINK_LOCK.lock().await;
     let path = sink.to_path_buf();
     let last = blocking(move || read_last(&path)).await?;
-    let head = state.store.audit_head().await?;
+    let head = state.repo.store.audit_head().await?;
     verify_extends(state, last.as_ref().map(Checkpoint::head), &head).await?;
     let key = state.keys.evidence()?;
     let cp = Checkpoint::sign(&head, state.now().to_string(), &key)?;
     let (path, line) = (sink.to_path_buf(), cp.clone());
     blocking(move || append(&path, &line)).await?;
-    let rec = state.record(
+    let rec = state.repo.record(
         "system",
         ACTION,
         "",
@@ -393,6 +393,7 @@ pub async fn checkpoint_now(state: &AppState, sink: &Path) -> ApiResult<Checkpoi
         json!({ "seq": cp.seq, "hash": cp.hash, "at": cp.at, "kid": cp.kid, "signature": cp.signature }),
     );
     state
+        .repo
         .write(Unit {
             ops: vec![],
             audit: vec![rec],
@@ -408,11 +409,12 @@ pub async fn checkpoint_now(state: &AppState, sink: &Path) -> ApiResult<Checkpoi
 pub async fn checkpoint_if_moved(state: &AppState, sink: &Path) -> ApiResult<Option<Checkpoint>> {
     let path = sink.to_path_buf();
     if let Some(last) = blocking(move || read_last(&path)).await? {
-        let head = state.store.audit_head().await?;
+        let head = state.repo.store.audit_head().await?;
         if head.seq > last.seq {
             let gap = head.seq - last.seq;
             let only_checkpoints = gap <= 100
                 && state
+                    .repo
                     .store
                     .audit_query(&AuditQuery {
                         after: last.seq,
@@ -451,6 +453,7 @@ async fn verify_extends(
     }
     if start.seq > 0 {
         let rows = state
+            .repo
             .store
             .audit_query(&AuditQuery {
                 after: start.seq - 1,
@@ -474,6 +477,7 @@ async fn verify_extends(
     let mut after = start.seq;
     while after < to.seq {
         let page = state
+            .repo
             .store
             .audit_query(&AuditQuery {
                 after,

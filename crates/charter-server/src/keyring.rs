@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::repo::Repo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -116,42 +116,41 @@ impl KeyRing {
     }
 
     /// Loads the keys from the store, creating an active and a next key on first start.
-    pub async fn load(&self, state: &AppState) -> ApiResult<()> {
-        let mut records = self.read_all(state).await?;
+    pub async fn load(&self, repo: &Repo) -> ApiResult<()> {
+        let mut records = self.read_all(repo).await?;
         if !records.iter().any(|r| r.value.status == KeyStatus::Active) {
-            let now = state.now();
+            let now = repo.now();
             let active = self.fresh(KeyStatus::Active, now)?;
             let next = self.fresh(KeyStatus::Next, now)?;
-            let rec = state.record(
+            let rec = repo.record(
                 "system",
                 action::KEY_CREATE,
                 &active.kid,
                 Some("first start".into()),
                 json!({ "active": active.kid, "next": next.kid }),
             );
-            state
-                .write(Unit {
-                    ops: vec![
-                        Op::Insert(Versioned::new_doc(&active, None)),
-                        Op::Insert(Versioned::new_doc(&next, None)),
-                    ],
-                    audit: vec![rec],
-                })
-                .await?;
-            records = self.read_all(state).await?;
+            repo.write(Unit {
+                ops: vec![
+                    Op::Insert(Versioned::new_doc(&active, None)),
+                    Op::Insert(Versioned::new_doc(&next, None)),
+                ],
+                audit: vec![rec],
+            })
+            .await?;
+            records = self.read_all(repo).await?;
         }
-        self.install(state, records)
+        self.install(repo, records)
     }
 
-    async fn read_all(&self, state: &AppState) -> ApiResult<Vec<Versioned<KeyRecord>>> {
-        let docs = state
+    async fn read_all(&self, repo: &Repo) -> ApiResult<Vec<Versioned<KeyRecord>>> {
+        let docs = repo
             .store
             .list(Kind::SigningKey, &ListFilter::default(), None, 1000)
             .await?;
         docs.iter().map(|d| Ok(Versioned::from_doc(d)?)).collect()
     }
 
-    fn install(&self, state: &AppState, records: Vec<Versioned<KeyRecord>>) -> ApiResult<()> {
+    fn install(&self, repo: &Repo, records: Vec<Versioned<KeyRecord>>) -> ApiResult<()> {
         let active = records
             .iter()
             .find(|r| r.value.status == KeyStatus::Active)
@@ -162,9 +161,9 @@ impl KeyRing {
             ))
         })?;
         for r in &records {
-            state.live.apply(&Versioned::new_doc(&r.value, None));
+            repo.live.apply(&Versioned::new_doc(&r.value, None));
         }
-        state.live.rebuild_keyset(Some(state.now().as_second()));
+        repo.live.rebuild_keyset(Some(repo.now().as_second()));
         *self.current.write().unwrap_or_else(|p| p.into_inner()) =
             Some(Arc::new(KeyState { signing, records }));
         Ok(())
@@ -172,9 +171,9 @@ impl KeyRing {
 
     /// Rotates: the next key starts signing, the active one retires (still published until
     /// every token it signed has expired), and a new next key is published.
-    pub async fn rotate(&self, state: &AppState, actor: &str) -> ApiResult<serde_json::Value> {
-        let now = state.now();
-        let records = self.read_all(state).await?;
+    pub async fn rotate(&self, repo: &Repo, actor: &str) -> ApiResult<serde_json::Value> {
+        let now = repo.now();
+        let records = self.read_all(repo).await?;
         let mut ops = Vec::new();
         let mut retired = Vec::new();
         let mut promoted = None;
@@ -206,20 +205,19 @@ impl KeyRing {
         let next = self.fresh(KeyStatus::Next, now)?;
         let details = json!({ "active": promoted, "retired": retired, "next": next.kid });
         ops.push(Op::Insert(Versioned::new_doc(&next, None)));
-        let rec = state.record(actor, action::KEY_ROTATE, &promoted, None, details.clone());
-        state
-            .write(Unit {
-                ops,
-                audit: vec![rec],
-            })
-            .await?;
-        self.install(state, self.read_all(state).await?)?;
+        let rec = repo.record(actor, action::KEY_ROTATE, &promoted, None, details.clone());
+        repo.write(Unit {
+            ops,
+            audit: vec![rec],
+        })
+        .await?;
+        self.install(repo, self.read_all(repo).await?)?;
         Ok(details)
     }
 
     /// Re-reads the keys (another node may have rotated them).
-    pub async fn reload(&self, state: &AppState) -> ApiResult<()> {
-        self.install(state, self.read_all(state).await?)
+    pub async fn reload(&self, repo: &Repo) -> ApiResult<()> {
+        self.install(repo, self.read_all(repo).await?)
     }
 }
 
@@ -268,11 +266,8 @@ impl KeyRing {
             .ok_or_else(|| ApiError::Unavailable("no evidence key is loaded".into()))
     }
 
-    async fn read_evidence(
-        &self,
-        state: &AppState,
-    ) -> ApiResult<Vec<Versioned<EvidenceKeyRecord>>> {
-        let docs = state
+    async fn read_evidence(&self, repo: &Repo) -> ApiResult<Vec<Versioned<EvidenceKeyRecord>>> {
+        let docs = repo
             .store
             .list(Kind::EvidenceKey, &ListFilter::default(), None, 1000)
             .await?;
@@ -297,24 +292,23 @@ impl KeyRing {
     }
 
     /// Loads the evidence keys, creating the first on first start.
-    pub async fn load_evidence(&self, state: &AppState) -> ApiResult<()> {
-        let mut records = self.read_evidence(state).await?;
+    pub async fn load_evidence(&self, repo: &Repo) -> ApiResult<()> {
+        let mut records = self.read_evidence(repo).await?;
         if !records.iter().any(|r| r.value.status == KeyStatus::Active) {
-            let key = self.fresh_evidence(state.now())?;
-            let rec = state.record(
+            let key = self.fresh_evidence(repo.now())?;
+            let rec = repo.record(
                 "system",
                 action::EVIDENCE_KEY_CREATE,
                 &key.kid,
                 Some("first start".into()),
                 json!({ "kid": key.kid }),
             );
-            state
-                .write(Unit {
-                    ops: vec![Op::Insert(Versioned::new_doc(&key, None))],
-                    audit: vec![rec],
-                })
-                .await?;
-            records = self.read_evidence(state).await?;
+            repo.write(Unit {
+                ops: vec![Op::Insert(Versioned::new_doc(&key, None))],
+                audit: vec![rec],
+            })
+            .await?;
+            records = self.read_evidence(repo).await?;
         }
         self.install_evidence(records)
     }
@@ -339,15 +333,11 @@ impl KeyRing {
     }
 
     /// Retires the evidence key and starts a new one; the old public key stays published.
-    pub async fn rotate_evidence(
-        &self,
-        state: &AppState,
-        actor: &str,
-    ) -> ApiResult<serde_json::Value> {
-        let now = state.now();
+    pub async fn rotate_evidence(&self, repo: &Repo, actor: &str) -> ApiResult<serde_json::Value> {
+        let now = repo.now();
         let mut ops = Vec::new();
         let mut retired = Vec::new();
-        for r in self.read_evidence(state).await? {
+        for r in self.read_evidence(repo).await? {
             if r.value.status == KeyStatus::Active {
                 let mut v = r.value.clone();
                 v.status = KeyStatus::Retired;
@@ -359,20 +349,19 @@ impl KeyRing {
         let key = self.fresh_evidence(now)?;
         let details = json!({ "active": key.kid, "retired": retired });
         ops.push(Op::Insert(Versioned::new_doc(&key, None)));
-        let rec = state.record(
+        let rec = repo.record(
             actor,
             action::EVIDENCE_KEY_ROTATE,
             &key.kid,
             None,
             details.clone(),
         );
-        state
-            .write(Unit {
-                ops,
-                audit: vec![rec],
-            })
-            .await?;
-        self.install_evidence(self.read_evidence(state).await?)?;
+        repo.write(Unit {
+            ops,
+            audit: vec![rec],
+        })
+        .await?;
+        self.install_evidence(self.read_evidence(repo).await?)?;
         Ok(details)
     }
 }

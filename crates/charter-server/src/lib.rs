@@ -12,10 +12,13 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod keyring;
+pub mod limits;
 pub mod listen;
 pub mod oauth;
+pub mod repo;
 pub mod routes;
 pub mod scheduler;
+pub mod services;
 pub mod state;
 pub mod usage;
 
@@ -108,30 +111,25 @@ pub async fn app_state(
             .context("loading the live view")?,
     );
     let state = Arc::new(AppState {
-        auth_limiter: auth::FailureLimiter::new(settings.auth_failures_per_minute),
-        live,
+        repo: repo::Repo::new(store, writer, live, clock),
+        limits: limits::Limits::new(settings.auth_failures_per_minute),
         keys: keyring::KeyRing::new(master),
-        oauth: oauth::OAuthState::default(),
         verified: Arc::new(charter_gateway::VerifiedTokens::default()),
         replay: Arc::new(charter_gateway::ReplayCache::default()),
         feed: Arc::new(charter_gateway::feed::FeedHealth::new(
             std::time::Duration::from_secs(FEED_STALENESS_SECONDS),
         )),
-        store,
-        writer,
-        clock,
         settings,
         metrics: metrics_handle(),
-        last_id: std::sync::Mutex::new((0, 0)),
     });
     state
         .keys
-        .load(&state)
+        .load(&state.repo)
         .await
         .map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))?;
     state
         .keys
-        .load_evidence(&state)
+        .load_evidence(&state.repo)
         .await
         .map_err(|e| anyhow::anyhow!("loading evidence keys: {e}"))?;
     Ok(state)
@@ -246,11 +244,11 @@ pub fn gateway(
         .map_err(|e| anyhow::anyhow!("--environment: {e}"))?;
     let id: [u8; 8] = rand::random();
     Ok(Arc::new(charter_gateway::Gateway {
-        live: state.live.clone(),
+        live: state.repo.live.clone(),
         verified: state.verified.clone(),
         replay: state.replay.clone(),
-        writer: state.writer.clone(),
-        clock: state.clock.clone(),
+        writer: state.repo.writer.clone(),
+        clock: state.repo.clock.clone(),
         config: charter_gateway::GatewayConfig {
             id: format!("gw_{}", hex::encode(id)),
             issuer: state.settings.issuer.clone(),
@@ -295,7 +293,7 @@ pub async fn bootstrap_admin(
     data_dir: &Path,
     env_token: Option<&str>,
 ) -> anyhow::Result<Bootstrap> {
-    if state.store.count(Kind::Principal).await? > 0 {
+    if state.repo.store.count(Kind::Principal).await? > 0 {
         return Ok(Bootstrap::NotNeeded);
     }
     let (token, outcome) = match env_token {
@@ -311,7 +309,7 @@ pub async fn bootstrap_admin(
         }
     };
     let now = state.now();
-    let (ms, rnd) = state.id_seed();
+    let (ms, rnd) = state.repo.id_seed();
     let principal = Principal {
         id: PrincipalId::generate(ms, rnd),
         name: Name::parse("bootstrap-admin")?,
@@ -322,6 +320,7 @@ pub async fn bootstrap_admin(
         disabled: false,
     };
     match state
+        .repo
         .create(
             &principal,
             Some(auth::token_hash(&token)),
@@ -455,8 +454,8 @@ pub async fn start(
             heartbeat_at: state.now(),
         };
         tasks_bg.push(tokio::spawn(charter_gateway::registry::run(
-            state.writer.clone(),
-            state.clock.clone(),
+            state.repo.writer.clone(),
+            state.repo.clock.clone(),
             record,
             std::time::Duration::from_secs(10),
         )));
@@ -479,10 +478,10 @@ pub async fn start(
         )));
     }
     tasks_bg.push(tokio::spawn(charter_gateway::feed::run(
-        state.store.clone(),
-        state.live.clone(),
+        state.repo.store.clone(),
+        state.repo.live.clone(),
         state.feed.clone(),
-        state.clock.clone(),
+        state.repo.clock.clone(),
         std::time::Duration::from_secs(FEED_RESYNC_SECONDS),
     )));
     Ok(Running {

@@ -21,7 +21,8 @@ use charter_core::{Api, Grant, Partner, PartnerStatus, Role, Scope};
 use charter_store::CredentialRecord;
 use serde_json::{Value, json};
 
-use crate::auth::{Caller, FailureLimiter};
+use crate::auth::Caller;
+use crate::limits::Limits;
 use crate::state::{AppState, Shared};
 
 pub const TOKEN_PATH: &str = "/oauth/token";
@@ -96,21 +97,6 @@ impl IntoResponse for OAuthError {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
-    }
-}
-
-/// Token-endpoint state beside [`AppState`].
-pub struct OAuthState {
-    pub client_failures: FailureLimiter<String>,
-    pub address_failures: FailureLimiter<IpAddr>,
-}
-
-impl Default for OAuthState {
-    fn default() -> Self {
-        Self {
-            client_failures: FailureLimiter::new(10),
-            address_failures: FailureLimiter::new(50),
-        }
     }
 }
 
@@ -297,7 +283,7 @@ pub(crate) fn authenticate(
             None => return Err("client_unknown"),
         },
     };
-    let Some(cred) = state.live.credential(&client_id) else {
+    let Some(cred) = state.repo.live.credential(&client_id) else {
         return Err("client_unknown");
     };
     match cred.credential.usable(now) {
@@ -369,7 +355,7 @@ async fn audit_refusal(
     let target = cred
         .map(|c| c.credential.grant.to_string())
         .unwrap_or_default();
-    let rec = state.record(
+    let rec = state.repo.record(
         client_id.unwrap_or("anonymous"),
         action::TOKEN_REFUSED,
         &target,
@@ -377,6 +363,7 @@ async fn audit_refusal(
         details,
     );
     if let Err(e) = state
+        .repo
         .write(charter_store::Unit {
             ops: vec![],
             audit: vec![rec],
@@ -387,11 +374,11 @@ async fn audit_refusal(
     }
 }
 
-fn rate_limited(oauth: &OAuthState, client_id: Option<&str>, ip: IpAddr) -> Option<OAuthError> {
-    let wait = oauth
-        .address_failures
+fn rate_limited(limits: &Limits, client_id: Option<&str>, ip: IpAddr) -> Option<OAuthError> {
+    let wait = limits
+        .oauth_addresses
         .blocked(ip)
-        .or_else(|| client_id.and_then(|c| oauth.client_failures.blocked(c.to_owned())))?;
+        .or_else(|| client_id.and_then(|c| limits.oauth_clients.blocked(c.to_owned())))?;
     Some(OAuthError {
         retry_after: Some(wait),
         ..OAuthError::new(
@@ -402,10 +389,10 @@ fn rate_limited(oauth: &OAuthState, client_id: Option<&str>, ip: IpAddr) -> Opti
     })
 }
 
-fn count_failure(oauth: &OAuthState, client_id: Option<&str>, ip: IpAddr) {
-    oauth.address_failures.fail(ip);
+fn count_failure(limits: &Limits, client_id: Option<&str>, ip: IpAddr) {
+    limits.oauth_addresses.fail(ip);
     if let Some(c) = client_id {
-        oauth.client_failures.fail(c.to_owned());
+        limits.oauth_clients.fail(c.to_owned());
     }
 }
 
@@ -451,7 +438,7 @@ async fn authenticated_client(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(HashMap<String, String>, Arc<CredentialRecord>), OAuthError> {
-    let oauth = &state.oauth;
+    let oauth = &state.limits;
     form_content_type(headers)?;
     let params = form(body)?;
     let auth = client_auth(headers, &params)?;
@@ -464,7 +451,9 @@ async fn authenticated_client(
         Ok(cred) => Ok((params, cred)),
         Err(reason) => {
             count_failure(oauth, claimed.as_deref(), ip);
-            let known = claimed.as_deref().and_then(|c| state.live.credential(c));
+            let known = claimed
+                .as_deref()
+                .and_then(|c| state.repo.live.credential(c));
             audit_refusal(state, claimed.as_deref(), ip, reason, known.as_deref()).await;
             Err(OAuthError::invalid_client(auth.basic()))
         }
@@ -511,7 +500,7 @@ async fn issue(
         }
     }
     let now = state.now();
-    let grant = state.live.grant(cred.credential.grant.as_str());
+    let grant = state.repo.live.grant(cred.credential.grant.as_str());
     let Some(grant) = grant else {
         return Err(refuse(
             "grant_inactive",
@@ -519,7 +508,7 @@ async fn issue(
         )
         .await);
     };
-    let partner = state.live.partner(grant.partner.as_str());
+    let partner = state.repo.live.partner(grant.partner.as_str());
     if let Err(reason) = grant_is_usable(&grant, partner.as_deref(), now) {
         return Err(refuse(
             reason,
@@ -527,7 +516,7 @@ async fn issue(
         )
         .await);
     }
-    let Some(api) = state.live.api(grant.api.as_str()) else {
+    let Some(api) = state.repo.live.api(grant.api.as_str()) else {
         return Err(refuse(
             "grant_inactive",
             OAuthError::unauthorized_client("the grant's API is gone"),
@@ -663,8 +652,15 @@ async fn issue(
     let access_token = charter_auth::token::mint(&keys.signing, &claims)
         .map_err(|e| OAuthError::server(format!("signing failed: {e}")))?;
     let details = issuance_details(&grant, &api, &cred, &claims, ip);
-    let rec = state.record(&client_id, action::TOKEN_ISSUE, grant.id.as_str(), None, details);
+    let rec = state.repo.record(
+        &client_id,
+        action::TOKEN_ISSUE,
+        grant.id.as_str(),
+        None,
+        details,
+    );
     state
+        .repo
         .write(charter_store::Unit {
             ops: vec![],
             audit: vec![rec],
@@ -723,7 +719,7 @@ fn issuance_details(
 
 /// Verifies a token's signature (once per token; cached) and returns its claims.
 pub fn verified_claims(state: &AppState, token: &str) -> Result<Arc<AccessClaims>, Reason> {
-    charter_gateway::tokens::verified_claims(&state.live, &state.verified, token, state.now())
+    charter_gateway::tokens::verified_claims(&state.repo.live, &state.verified, token, state.now())
 }
 
 /// Token-level decision for a raw token (introspection; offboarding canaries).
@@ -732,7 +728,7 @@ pub fn check_raw_token(
     token: &str,
 ) -> Result<charter_gateway::tokens::Judged, Reason> {
     charter_gateway::tokens::check_raw_token(
-        &state.live,
+        &state.repo.live,
         &state.verified,
         &state.settings.issuer,
         token,
@@ -827,7 +823,7 @@ async fn revoke_inner(
             "the token was not issued to this client",
         ));
     }
-    if state.live.is_revoked(&claims.jti) || claims.exp <= state.now().as_second() {
+    if state.repo.live.is_revoked(&claims.jti) || claims.exp <= state.now().as_second() {
         return Ok(());
     }
     let doc = charter_gateway::live::RevokedToken {
@@ -835,7 +831,7 @@ async fn revoke_inner(
         jti: claims.jti.clone(),
         exp: claims.exp,
     };
-    let rec = state.record(
+    let rec = state.repo.record(
         &cred.credential.client_id,
         action::TOKEN_REVOKE,
         &claims.grant,
@@ -843,6 +839,7 @@ async fn revoke_inner(
         json!({ "jti": claims.jti, "client_id": claims.client_id, "grant": claims.grant, "partner": cred.credential.partner }),
     );
     state
+        .repo
         .write(charter_store::Unit {
             ops: vec![charter_store::Op::Insert(
                 charter_store::Versioned::new_doc(&doc, None),
@@ -855,7 +852,7 @@ async fn revoke_inner(
 }
 
 pub async fn jwks(State(state): State<Shared>) -> Response {
-    let mut resp = Json(state.live.keyset().jwks()).into_response();
+    let mut resp = Json(state.repo.live.keyset().jwks()).into_response();
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("max-age=60"),

@@ -27,6 +27,7 @@ pub struct TickReport {
 
 async fn grants_in(state: &AppState, status: GrantStatus) -> ApiResult<Vec<Versioned<Grant>>> {
     state
+        .repo
         .list_all(ListFilter {
             parent: None,
             status: Some(status.as_str().to_owned()),
@@ -54,6 +55,7 @@ pub async fn tick(state: &AppState) -> ApiResult<TickReport> {
                         action::GRANT_EXPIRE
                     };
                     if state
+                        .repo
                         .update(
                             &old,
                             &g,
@@ -70,6 +72,7 @@ pub async fn tick(state: &AppState) -> ApiResult<TickReport> {
                 }
             } else if g.suspend_overdue(now).is_ok()
                 && state
+                    .repo
                     .update(
                         &old,
                         &g,
@@ -102,6 +105,7 @@ async fn expire_credentials(
             status: Some("active".into()),
         };
         let page = state
+            .repo
             .store
             .list(Kind::Credential, &filter, after.as_deref(), 500)
             .await?;
@@ -109,7 +113,7 @@ async fn expire_credentials(
             let old = Versioned::<charter_store::CredentialRecord>::from_doc(doc)?;
             let mut rec = old.value.clone();
             if rec.credential.expire(now).is_ok() {
-                let r = state.record(
+                let r = state.repo.record(
                     "system",
                     action::CREDENTIAL_EXPIRE,
                     rec.credential.id.as_str(),
@@ -121,7 +125,7 @@ async fn expire_credentials(
                     ops: vec![charter_store::Op::Update(old.next_doc(&rec))],
                     audit: vec![r],
                 };
-                if state.write(unit).await.is_ok() {
+                if state.repo.write(unit).await.is_ok() {
                     report
                         .credentials_expired
                         .push(rec.credential.id.to_string());
@@ -148,7 +152,7 @@ pub async fn run(state: crate::Shared, every: Duration) {
             None => false,
         };
         if !leading {
-            leadership = match state.store.try_lead().await {
+            leadership = match state.repo.store.try_lead().await {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot take scheduler leadership");

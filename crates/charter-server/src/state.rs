@@ -1,17 +1,15 @@
-//! What every handler shares: the store, the audit writer, the clock and settings, plus the
-//! small helpers that turn a domain change into an audited write.
+//! What every handler shares: the repository (store, writer, live view, clock), the key ring,
+//! the failure limits and the settings. Workflows live in `services`; this module only
+//! holds them together.
 
 use std::sync::Arc;
 
-use charter_core::Clock;
-use charter_store::{AuditRecord, AuditWriter, Op, Record, Store, Unit, Versioned};
 use jiff::Timestamp;
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Serialize;
-use serde_json::{Map, Value, json};
 
-use crate::auth::FailureLimiter;
-use crate::error::{ApiError, ApiResult};
+use crate::keyring::KeyRing;
+use crate::limits::Limits;
+use crate::repo::Repo;
 
 /// Settings the admin API enforces.
 #[derive(Debug, Clone)]
@@ -38,192 +36,24 @@ impl Default for Settings {
 }
 
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub live: Arc<charter_gateway::Live>,
+    pub repo: Repo,
     /// Tokens whose signature was verified once (shared with the in-process gateway).
     pub verified: Arc<charter_gateway::VerifiedTokens>,
     /// Used `jti`s of client assertions and DPoP proofs.
     pub replay: Arc<charter_gateway::ReplayCache>,
     /// Freshness of the live view when other nodes share the database.
     pub feed: Arc<charter_gateway::feed::FeedHealth>,
-    pub keys: crate::keyring::KeyRing,
-    pub oauth: crate::oauth::OAuthState,
-    pub writer: AuditWriter,
-    pub clock: Arc<dyn Clock>,
+    pub keys: KeyRing,
+    /// Failed-authentication limits (admin API and OAuth endpoints).
+    pub limits: Limits,
     pub settings: Settings,
-    pub auth_limiter: FailureLimiter,
     pub metrics: PrometheusHandle,
-    /// The last id seed handed out: (milliseconds, 80-bit random part).
-    pub last_id: std::sync::Mutex<(u64, u128)>,
 }
 
 pub type Shared = Arc<AppState>;
 
 impl AppState {
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.repo.now()
     }
-
-    /// Unix milliseconds and 80 random bits for a new object id. Within one millisecond
-    /// (or if the clock steps back) the previous seed is incremented, so ids issued by this
-    /// process sort in creation order.
-    pub fn id_seed(&self) -> (u64, [u8; 10]) {
-        let now = u64::try_from(self.now().as_millisecond()).unwrap_or(0);
-        let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
-        let (millis, random) = if now > last.0 {
-            (now, u128::from_be_bytes(pad(rand::random())))
-        } else {
-            (last.0, (last.1 + 1) & ((1u128 << 80) - 1))
-        };
-        *last = (millis, random);
-        let bytes = random.to_be_bytes();
-        let mut out = [0u8; 10];
-        out.copy_from_slice(&bytes[6..]);
-        (millis, out)
-    }
-
-    /// An audit record stamped with the current time; the writer seals it onto the chain.
-    pub fn record(
-        &self,
-        actor: &str,
-        action: &str,
-        target: &str,
-        reason: Option<String>,
-        details: Value,
-    ) -> AuditRecord {
-        AuditRecord {
-            seq: 0,
-            at: self.now().to_string(),
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            reason,
-            details,
-            prev: String::new(),
-        }
-    }
-
-    /// Loads an object by id; a malformed or unknown id is 404.
-    pub async fn load<T: Record>(&self, id: &str, what: &str) -> ApiResult<Versioned<T>> {
-        if !plausible_id(id) {
-            return Err(ApiError::not_found(what));
-        }
-        match self.store.get(T::KIND, id).await? {
-            Some(doc) => Ok(Versioned::from_doc(&doc)?),
-            None => Err(ApiError::not_found(what)),
-        }
-    }
-
-    /// Every object of `T`'s kind that passes the filter, read a page at a time.
-    pub async fn list_all<T: Record>(
-        &self,
-        filter: charter_store::ListFilter,
-    ) -> ApiResult<Vec<Versioned<T>>> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .list(T::KIND, &filter, after.as_deref(), 500)
-                .await?;
-            for doc in &page {
-                out.push(Versioned::from_doc(doc)?);
-            }
-            match page.last() {
-                Some(last) if page.len() == 500 => after = Some(last.id.clone()),
-                _ => break,
-            }
-        }
-        Ok(out)
-    }
-
-    /// Writes a unit (object changes and their audit records), waits until it is durable,
-    /// and applies it to the live view.
-    pub async fn write(&self, unit: Unit) -> ApiResult<Vec<u64>> {
-        let docs: Vec<_> = unit
-            .ops
-            .iter()
-            .map(|op| match op {
-                Op::Insert(d) | Op::Update(d) => d.clone(),
-            })
-            .collect();
-        let seqs = self.writer.submit(unit).await?;
-        for doc in &docs {
-            self.live.apply(doc);
-        }
-        Ok(seqs)
-    }
-
-    /// Creates an object with its audit record.
-    pub async fn create<T: Record>(
-        &self,
-        value: &T,
-        lookup: Option<String>,
-        actor: &str,
-        action: &str,
-        reason: Option<String>,
-    ) -> ApiResult<()> {
-        let details = json!({ "after": to_value(value) });
-        let rec = self.record(actor, action, value.id(), reason, details);
-        self.write(Unit {
-            ops: vec![Op::Insert(Versioned::new_doc(value, lookup))],
-            audit: vec![rec],
-        })
-        .await?;
-        Ok(())
-    }
-
-    /// Replaces an object read at `old`, recording what changed.
-    pub async fn update<T: Record>(
-        &self,
-        old: &Versioned<T>,
-        new: &T,
-        actor: &str,
-        action: &str,
-        reason: Option<String>,
-        extra: Option<Value>,
-    ) -> ApiResult<()> {
-        let mut details = json!({ "changed": diff(&to_value(&old.value), &to_value(new)), "after": to_value(new) });
-        if let (Some(Value::Object(extra)), Value::Object(d)) = (extra, &mut details) {
-            d.extend(extra);
-        }
-        let rec = self.record(actor, action, new.id(), reason, details);
-        self.write(Unit {
-            ops: vec![Op::Update(old.next_doc(new))],
-            audit: vec![rec],
-        })
-        .await?;
-        Ok(())
-    }
-}
-
-fn pad(random: [u8; 10]) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    out[6..].copy_from_slice(&random);
-    out
-}
-
-/// Whether a path segment could be an object id at all (prefix, `_`, 26 characters); others
-/// are answered 404 without asking the store.
-pub fn plausible_id(id: &str) -> bool {
-    id.len() == 30 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-pub fn to_value<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-/// Top-level fields whose value changed: `{field: [before, after]}`.
-pub fn diff(before: &Value, after: &Value) -> Value {
-    let (Value::Object(b), Value::Object(a)) = (before, after) else {
-        return json!([before, after]);
-    };
-    let mut out = Map::new();
-    for (k, av) in a {
-        let bv = b.get(k).unwrap_or(&Value::Null);
-        if bv != av {
-            out.insert(k.clone(), json!([bv, av]));
-        }
-    }
-    Value::Object(out)
 }

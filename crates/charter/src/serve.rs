@@ -171,7 +171,7 @@ pub fn announce(config: &Config, running: &Running) {
     }
     eprintln!(
         "charter: database: {} ({})",
-        running.state.store.backend(),
+        running.state.repo.store.backend(),
         redacted_database(config)
     );
     match &running.bootstrap {

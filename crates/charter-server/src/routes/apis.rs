@@ -1,13 +1,13 @@
 //! `/v1/apis`: API owners publish their APIs (operations with scope, data class and region)
 //! and republish them; a republish takes effect for the very next call.
 
-use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use charter_core::{
     Api, ApiId, ApiName, Audience, Operation, Principal, PrincipalId, Role, UpstreamUrl,
 };
+use charter_evidence::action;
 use charter_store::{Kind, ListFilter};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -67,7 +67,12 @@ async fn check_owner(
             "an API owner publishes APIs in their own name".into(),
         ));
     }
-    let Some(doc) = state.store.get(Kind::Principal, owner.as_str()).await? else {
+    let Some(doc) = state
+        .repo
+        .store
+        .get(Kind::Principal, owner.as_str())
+        .await?
+    else {
         return Err(ApiError::Invalid(format!(
             "owner {owner} is not a principal"
         )));
@@ -93,7 +98,7 @@ pub async fn publish(
     Api::check_operations(&req.operations)?;
     let owner = check_owner(&state, &caller, req.owner).await?;
     let now = state.now();
-    let (ms, rnd) = state.id_seed();
+    let (ms, rnd) = state.repo.id_seed();
     let api = Api {
         id: ApiId::generate(ms, rnd),
         name: req.name,
@@ -107,6 +112,7 @@ pub async fn publish(
     };
     check_routable(&api)?;
     state
+        .repo
         .create(&api, None, caller.id(), action::API_PUBLISH, None)
         .await?;
     Ok((StatusCode::CREATED, Json(api)))
@@ -122,7 +128,7 @@ pub async fn republish(
     Body(req): Body<PublishApi>,
 ) -> ApiResult<Json<Api>> {
     caller.require(&[Role::ApiOwner])?;
-    let old = state.load::<Api>(&id, "API").await?;
+    let old = state.repo.load::<Api>(&id, "API").await?;
     if !caller.is_admin() && old.value.owner != caller.principal.id {
         return Err(ApiError::Forbidden(
             "only the API's owner republishes it".into(),
@@ -145,6 +151,7 @@ pub async fn republish(
     api.updated_at = state.now();
     check_routable(&api)?;
     state
+        .repo
         .update(&old, &api, caller.id(), action::API_REPUBLISH, None, None)
         .await?;
     Ok(Json(api))
@@ -180,7 +187,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Api>> {
     require_reader(&caller)?;
-    let api = state.load::<Api>(&id, "API").await?.value;
+    let api = state.repo.load::<Api>(&id, "API").await?.value;
     if !visible(&caller, &api) {
         return Err(ApiError::not_found("API"));
     }

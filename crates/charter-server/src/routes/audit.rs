@@ -70,7 +70,7 @@ pub async fn query(
         limit,
         newest_first,
     };
-    let rows = state.store.audit_query(&q).await?;
+    let rows = state.repo.store.audit_query(&q).await?;
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.seq.to_string()))
         .flatten();
@@ -103,7 +103,7 @@ pub struct VerifyReply {
     security(("bearer" = [])))]
 pub async fn verify(State(state): State<Shared>, caller: Caller) -> ApiResult<Response> {
     caller.require(&[Role::Auditor, Role::Steward, Role::ApiOwner, Role::Approver])?;
-    match charter_store::verify_chain(state.store.as_ref()).await? {
+    match charter_store::verify_chain(state.repo.store.as_ref()).await? {
         Ok(head) => Ok(Json(VerifyReply {
             valid: true,
             records: head.seq,

@@ -317,6 +317,7 @@ async fn scan_action(
     let mut before = 0;
     loop {
         let page = state
+            .repo
             .store
             .audit_query(&AuditQuery {
                 before,
@@ -361,7 +362,7 @@ impl Facts {
         let principals: Vec<Principal> = findings::all(state, all()).await?;
         let keys: Vec<KeyRecord> = findings::all(state, all()).await?;
         let mut found = findings::compute(state, None, now).await?;
-        let chain = charter_store::verify_chain(state.store.as_ref()).await?;
+        let chain = charter_store::verify_chain(state.repo.store.as_ref()).await?;
 
         let scope = partner.map(|p| p.id.to_string());
         let in_scope = |p: &str| scope.as_deref().is_none_or(|s| s == p);
@@ -394,36 +395,41 @@ impl Facts {
             .map(|a| {
                 (
                     a.id.to_string(),
-                    state.live.api(a.id.as_str()).map(|l| l.revision),
+                    state.repo.live.api(a.id.as_str()).map(|l| l.revision),
                 )
             })
             .collect();
         let target_in_scope = |target: &str| scope.is_none() || scoped_grants.contains(target);
 
         let mut decisions = Decisions::default();
-        let scan = scan_action(state, action::ACCESS_DECISION, since - DECISION_LEAD, |seq, r| {
-            decisions.oldest_seq = Some(seq);
-            if !target_in_scope(&r.target) {
-                return;
-            }
-            let allowed = r.details["decision"] == "allow";
-            if let Some(id) = r.details["request_id"].as_str()
-                && allowed
-            {
-                decisions.allowed_requests.insert(id.to_owned(), seq);
-            }
-            // The lead before the window only serves to pair outcomes.
-            if r.at.parse::<Timestamp>().is_ok_and(|at| at < since) {
-                return;
-            }
-            if allowed {
-                decisions.allowed += 1;
-            } else {
-                decisions.denied += 1;
-                let reason = r.reason.clone().unwrap_or_else(|| "unknown".into());
-                *decisions.by_reason.entry(reason).or_default() += 1;
-            }
-        })
+        let scan = scan_action(
+            state,
+            action::ACCESS_DECISION,
+            since - DECISION_LEAD,
+            |seq, r| {
+                decisions.oldest_seq = Some(seq);
+                if !target_in_scope(&r.target) {
+                    return;
+                }
+                let allowed = r.details["decision"] == "allow";
+                if let Some(id) = r.details["request_id"].as_str()
+                    && allowed
+                {
+                    decisions.allowed_requests.insert(id.to_owned(), seq);
+                }
+                // The lead before the window only serves to pair outcomes.
+                if r.at.parse::<Timestamp>().is_ok_and(|at| at < since) {
+                    return;
+                }
+                if allowed {
+                    decisions.allowed += 1;
+                } else {
+                    decisions.denied += 1;
+                    let reason = r.reason.clone().unwrap_or_else(|| "unknown".into());
+                    *decisions.by_reason.entry(reason).or_default() += 1;
+                }
+            },
+        )
         .await?;
         decisions.scan = scan;
         if !decisions.scan.truncated {
@@ -1137,7 +1143,7 @@ pub async fn report(
 ) -> ApiResult<Response> {
     caller.require(&[Role::Auditor, Role::Steward, Role::Approver])?;
     let partner = match &q.partner {
-        Some(id) => Some(state.load::<Partner>(id, "partner").await?.value),
+        Some(id) => Some(state.repo.load::<Partner>(id, "partner").await?.value),
         None => None,
     };
     if !caller.reads_all() {

@@ -2,24 +2,25 @@
 //! once, in the reply that creates it; only its keyed hash is kept. Revoking a credential
 //! bumps its grant's epoch, so every token it obtained dies with it.
 
-use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use charter_auth::jwk::PublicJwk;
 use charter_core::credential::{DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS};
 use charter_core::{Credential, CredentialId, CredentialKind, Grant, GrantStatus, Role};
+use charter_evidence::action;
 use charter_store::{CredentialRecord, ListFilter, Op, Unit, Verifier, Versioned};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::grants::Visibility;
 use super::{ListReply, Page, ReasonBody};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
-use crate::state::{AppState, Shared, to_value};
+use crate::repo::to_value;
+use crate::services::grants::Visibility;
+use crate::state::{AppState, Shared};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -106,7 +107,7 @@ pub async fn issue(
     Body(req): Body<NewCredential>,
 ) -> ApiResult<(StatusCode, Json<IssuedCredential>)> {
     caller.require(&[Role::Steward])?;
-    let grant = state.load::<Grant>(&id, "grant").await?.value;
+    let grant = state.repo.load::<Grant>(&id, "grant").await?.value;
     if grant.status != GrantStatus::Active {
         return Err(ApiError::Conflict(format!(
             "credentials are issued for active grants; this one is {}",
@@ -124,7 +125,7 @@ pub async fn issue(
         }
     };
     let (verifier, secret, thumbprint) = verifier(&state, req.kind, req.public_jwk, 1)?;
-    let (ms, rnd) = state.id_seed();
+    let (ms, rnd) = state.repo.id_seed();
     let credential = Credential::new(
         CredentialId::generate(ms, rnd),
         &grant,
@@ -138,7 +139,7 @@ pub async fn issue(
         credential: credential.clone(),
         verifiers: vec![verifier],
     };
-    let rec = state.record(
+    let rec = state.repo.record(
         caller.id(),
         action::CREDENTIAL_ISSUE,
         credential.id.as_str(),
@@ -146,6 +147,7 @@ pub async fn issue(
         json!({ "after": to_value(&credential), "grant": grant.id, "partner": grant.partner }),
     );
     state
+        .repo
         .write(Unit {
             ops: vec![Op::Insert(Versioned::new_doc(&record, None))],
             audit: vec![rec],
@@ -170,12 +172,16 @@ async fn load_visible(
     id: &str,
 ) -> ApiResult<Versioned<CredentialRecord>> {
     let vis = Visibility::of(caller)?;
-    let rec = state.load::<CredentialRecord>(id, "credential").await?;
+    let rec = state
+        .repo
+        .load::<CredentialRecord>(id, "credential")
+        .await?;
     let grant = state
+        .repo
         .load::<Grant>(rec.value.credential.grant.as_str(), "credential")
         .await?
         .value;
-    if !vis.sees(state, &grant).await? {
+    if !vis.sees(&state.repo, &grant).await? {
         return Err(ApiError::not_found("credential"));
     }
     Ok(rec)
@@ -190,8 +196,8 @@ pub async fn list_for_grant(
     Params(page): Params<Page>,
 ) -> ApiResult<Json<ListReply<Credential>>> {
     let vis = Visibility::of(&caller)?;
-    let grant = state.load::<Grant>(&id, "grant").await?.value;
-    if !vis.sees(&state, &grant).await? {
+    let grant = state.repo.load::<Grant>(&id, "grant").await?.value;
+    if !vis.sees(&state.repo, &grant).await? {
         return Err(ApiError::not_found("grant"));
     }
     let filter = ListFilter {
@@ -247,7 +253,10 @@ pub async fn rotate(
             "overlap_seconds is at most {MAX_OVERLAP_SECONDS}"
         )));
     }
-    let old = state.load::<CredentialRecord>(&id, "credential").await?;
+    let old = state
+        .repo
+        .load::<CredentialRecord>(&id, "credential")
+        .await?;
     let mut record = old.value.clone();
     let next_version = record
         .credential
@@ -271,7 +280,7 @@ pub async fn rotate(
         version,
         ..verifier
     });
-    let rec = state.record(
+    let rec = state.repo.record(
         caller.id(),
         action::CREDENTIAL_ROTATE,
         &id,
@@ -280,6 +289,7 @@ pub async fn rotate(
                 "grant": record.credential.grant, "partner": record.credential.partner }),
     );
     state
+        .repo
         .write(Unit {
             ops: vec![Op::Update(old.next_doc(&record))],
             audit: vec![rec],
@@ -304,13 +314,17 @@ pub async fn revoke(
     Body(body): Body<ReasonBody>,
 ) -> ApiResult<Json<Credential>> {
     caller.require(&[Role::Steward])?;
-    let old = state.load::<CredentialRecord>(&id, "credential").await?;
+    let old = state
+        .repo
+        .load::<CredentialRecord>(&id, "credential")
+        .await?;
     let mut record = old.value.clone();
     let now = state.now();
     record.credential.revoke(body.reason.clone(), now)?;
     let mut ops = vec![Op::Update(old.next_doc(&record))];
     // Tokens obtained with the credential die with it: bump the grant's epoch.
     let grant = state
+        .repo
         .load::<Grant>(record.credential.grant.as_str(), "grant")
         .await?;
     let mut epoch = None;
@@ -320,7 +334,7 @@ pub async fn revoke(
         epoch = Some(g.epoch);
         ops.push(Op::Update(grant.next_doc(&g)));
     }
-    let rec = state.record(
+    let rec = state.repo.record(
         caller.id(),
         action::CREDENTIAL_REVOKE,
         &id,
@@ -329,6 +343,7 @@ pub async fn revoke(
                 "partner": record.credential.partner, "grant_epoch": epoch }),
     );
     state
+        .repo
         .write(Unit {
             ops,
             audit: vec![rec],

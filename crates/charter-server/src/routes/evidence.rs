@@ -19,10 +19,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 
-use super::grants::Visibility;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
+use crate::services::grants::Visibility;
 use crate::state::{AppState, Shared};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -48,7 +48,7 @@ async fn events_for(state: &AppState, target: &str) -> ApiResult<Vec<Event>> {
             limit: 1000,
             ..AuditQuery::default()
         };
-        let page = state.store.audit_query(&q).await?;
+        let page = state.repo.store.audit_query(&q).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for stored in page {
@@ -242,6 +242,7 @@ async fn grant_statements(state: &AppState, b: &mut Builder, grant: &Grant) -> A
 
     // Credentials of the grant and their lifetimes.
     let creds = state
+        .repo
         .store
         .list(
             Kind::Credential,
@@ -364,6 +365,7 @@ async fn finish(state: &AppState, subject: Value, b: Builder) -> ApiResult<Value
     let mut after = first.saturating_sub(2);
     loop {
         let page = state
+            .repo
             .store
             .audit_query(&AuditQuery {
                 after,
@@ -423,8 +425,8 @@ pub async fn for_grant(
     Params(p): Params<EvidenceParams>,
 ) -> ApiResult<Response> {
     let vis = Visibility::of(&caller)?;
-    let grant = state.load::<Grant>(&id, "grant").await?.value;
-    if !vis.sees(&state, &grant).await? {
+    let grant = state.repo.load::<Grant>(&id, "grant").await?.value;
+    if !vis.sees(&state.repo, &grant).await? {
         return Err(ApiError::not_found("grant"));
     }
     let mut b = Builder {
@@ -447,8 +449,9 @@ pub async fn for_partner(
     Params(p): Params<EvidenceParams>,
 ) -> ApiResult<Response> {
     let vis = Visibility::of(&caller)?;
-    let partner = state.load::<Partner>(&id, "partner").await?.value;
+    let partner = state.repo.load::<Partner>(&id, "partner").await?.value;
     let docs = state
+        .repo
         .store
         .list(
             Kind::Grant,
@@ -467,7 +470,7 @@ pub async fn for_partner(
     let mut visible = 0;
     for doc in &docs {
         let grant = Versioned::<Grant>::from_doc(doc)?.value;
-        if vis.sees(&state, &grant).await? {
+        if vis.sees(&state.repo, &grant).await? {
             visible += 1;
             grant_statements(&state, &mut b, &grant).await?;
         }

@@ -13,12 +13,12 @@
 //! and unaltered, and Charter's attribution (partner, grant, use case, approvals, credential,
 //! jti, API, emergency incident) in `unmapped`.
 
-use charter_evidence::action;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use charter_core::Role;
 use charter_evidence::AuditRecord;
+use charter_evidence::action;
 use charter_store::AuditQuery;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -90,6 +90,7 @@ pub async fn export(
     let mut sent = 0u32;
     while sent < limit {
         let rows = state
+            .repo
             .store
             .audit_query(&AuditQuery {
                 after,
@@ -219,9 +220,10 @@ fn classify(rec: &AuditRecord) -> (&'static Class, u64, String) {
             (&API_ACTIVITY, id, caption(id, &API))
         }
         action::ACCESS_OUTCOME => (&API_ACTIVITY, 99, caption(99, &API)),
-        action::TOKEN_ISSUE | action::TOKEN_REFUSED | action::AUTH_FAILED | action::AUTH_RATE_LIMITED => {
-            (&AUTHENTICATION, 1, caption(1, &AUTH))
-        }
+        action::TOKEN_ISSUE
+        | action::TOKEN_REFUSED
+        | action::AUTH_FAILED
+        | action::AUTH_RATE_LIMITED => (&AUTHENTICATION, 1, caption(1, &AUTH)),
         action::TOKEN_REVOKE => (&AUTHENTICATION, 2, caption(2, &AUTH)),
         _ => {
             let lifecycle = [
@@ -240,7 +242,10 @@ fn classify(rec: &AuditRecord) -> (&'static Class, u64, String) {
                 return (&BASE_EVENT, 99, action.to_owned());
             }
             let id = match action {
-                action::GRANT_REQUEST | action::API_PUBLISH | action::CREDENTIAL_ISSUE | action::REVIEW_START
+                action::GRANT_REQUEST
+                | action::API_PUBLISH
+                | action::CREDENTIAL_ISSUE
+                | action::REVIEW_START
                 | action::REVIEW_OPEN => 1,
                 a if a.ends_with(".create") || a.ends_with(".bootstrap") => 1,
                 action::GRANT_RESUME => 2,
@@ -629,7 +634,13 @@ mod tests {
             (ev["status"].as_str(), ev["status_detail"].as_str()),
             (Some("Failure"), Some("invalid_secret"))
         );
-        let revoke = rec(action::TOKEN_REVOKE, "cl_x", GRANT, None, json!({ "jti": "j" }));
+        let revoke = rec(
+            action::TOKEN_REVOKE,
+            "cl_x",
+            GRANT,
+            None,
+            json!({ "jti": "j" }),
+        );
         assert_eq!(ids(&ocsf_event(3, "h", &revoke)), (3002, 3, 2, 300202));
         let admin = rec(
             action::AUTH_FAILED,
@@ -682,7 +693,11 @@ mod tests {
             assert_eq!(ids(&ev), (3001, 3, activity, 300100 + activity), "{action}");
             assert_eq!(ev["activity_name"], action);
         }
-        for other in [action::AUDIT_CHECKPOINT, action::GATEWAY_REGISTER, "something.new"] {
+        for other in [
+            action::AUDIT_CHECKPOINT,
+            action::GATEWAY_REGISTER,
+            "something.new",
+        ] {
             let ev = ocsf_event(1, "h", &rec(other, "system", "", None, json!({})));
             assert_eq!(ids(&ev), (0, 0, 99, 99), "{other}");
         }
@@ -698,7 +713,13 @@ mod tests {
         let ev = ocsf_event(
             5,
             "h",
-            &rec(action::GRANT_APPROVE, "prn_alice", GRANT, Some("ok"), grant_after),
+            &rec(
+                action::GRANT_APPROVE,
+                "prn_alice",
+                GRANT,
+                Some("ok"),
+                grant_after,
+            ),
         );
         let u = &ev["unmapped"];
         assert_eq!(u["grant"], GRANT);

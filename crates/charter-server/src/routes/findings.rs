@@ -165,6 +165,7 @@ pub(crate) async fn all<T: Record>(state: &AppState, filter: ListFilter) -> ApiR
     let mut after: Option<String> = None;
     loop {
         let page = state
+            .repo
             .store
             .list(T::KIND, &filter, after.as_deref(), 500)
             .await?;
@@ -211,7 +212,7 @@ struct Principals<'a> {
 impl Principals<'_> {
     async fn get(&mut self, id: &str) -> ApiResult<Option<&Principal>> {
         if !self.seen.contains_key(id) {
-            let p = match self.state.store.get(Kind::Principal, id).await? {
+            let p = match self.state.repo.store.get(Kind::Principal, id).await? {
                 Some(doc) => Some(Versioned::<Principal>::from_doc(&doc)?.value),
                 None => None,
             };
@@ -308,8 +309,8 @@ async fn grant_unused(state: &AppState, w: &World) -> ApiResult<Vec<Finding>> {
         .active()
         .filter(|g| g.activated_at.is_some_and(|a| a <= since))
     {
-        let last =
-            usage::last_allowed_call(state.store.as_ref(), g.id.as_str(), since, w.now).await?;
+        let last = usage::last_allowed_call(state.repo.store.as_ref(), g.id.as_str(), since, w.now)
+            .await?;
         if last.is_none() {
             out.push(Finding::of_grant(
                 FindingKind::GrantUnused,
@@ -332,7 +333,7 @@ async fn scope_unused(state: &AppState, w: &World) -> ApiResult<Vec<Finding>> {
         if g.activated_at.is_none_or(|a| a > since) {
             continue;
         }
-        let used = usage::used_scopes(state.store.as_ref(), g, since, w.now).await?;
+        let used = usage::used_scopes(state.repo.store.as_ref(), g, since, w.now).await?;
         let unused: Vec<_> = g
             .scopes
             .iter()
@@ -404,10 +405,11 @@ async fn credential_stale(state: &AppState, w: &World) -> ApiResult<Vec<Finding>
 /// several networks (several workloads, or a leaked secret).
 async fn credential_shared(state: &AppState, w: &World) -> ApiResult<Vec<Finding>> {
     let since = w.now - SignedDuration::from_hours(SHARED_WINDOW_HOURS);
-    let (clients, scan) = usage::sources_by_client(state.store.as_ref(), since, w.now).await?;
+    let (clients, scan) = usage::sources_by_client(state.repo.store.as_ref(), since, w.now).await?;
     let mut out = Vec::new();
     for (client_id, src) in clients.into_iter().filter(|(_, s)| s.networks.len() >= 2) {
         let record = match state
+            .repo
             .store
             .get_by_lookup(Kind::Credential, &client_id)
             .await?
@@ -559,6 +561,7 @@ async fn offboardings(state: &AppState) -> ApiResult<Vec<Value>> {
     let mut after: Option<String> = None;
     loop {
         let page = state
+            .repo
             .store
             .list(
                 Kind::Offboarding,

@@ -1,34 +1,21 @@
-//! `/v1/grants`: stewards request grants, partner owners approve or reject them, stewards
-//! suspend, resume and revoke them. The rules live in `charter_core::grant`; this module
-//! loads what they need and writes what they decide.
+//! `/v1/grants`: parse, authorise, call `services::grants`, render. Stewards request grants,
+//! partner owners approve or reject them, stewards suspend, resume and revoke them.
 
-use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use charter_core::grant::GrantRequest;
-use charter_core::{Api, ApprovalDecision, Grant, GrantId, GrantStatus, Name, Partner, Role};
-use charter_store::{Kind, ListFilter, Versioned};
+use charter_core::grant::{ApprovalInput, GrantRequest};
+use charter_core::{ApprovalDecision, Grant, GrantStatus, Name, Role};
+use charter_store::ListFilter;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ListReply, Page, ReasonBody, list_page};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Body, Params};
-use crate::state::{AppState, Shared};
-
-async fn load_ref<T: charter_store::Record>(
-    state: &AppState,
-    id: &str,
-    what: &str,
-) -> ApiResult<T> {
-    match state.store.get(T::KIND, id).await? {
-        Some(doc) => Ok(Versioned::<T>::from_doc(&doc)?.value),
-        None => Err(ApiError::Invalid(format!("{what} {id} does not exist"))),
-    }
-}
+use crate::services::grants::{self, Lifecycle, Visibility};
+use crate::state::Shared;
 
 #[utoipa::path(post, path = "/v1/grants", tag = "grants", request_body = GrantRequest,
     responses((status = 201, body = Grant), (status = 409), (status = 422)), security(("bearer" = [])))]
@@ -38,29 +25,7 @@ pub async fn request(
     Body(req): Body<GrantRequest>,
 ) -> ApiResult<(StatusCode, Json<Grant>)> {
     caller.require(&[Role::Steward])?;
-    let api: Api = load_ref(&state, req.api.as_str(), "API").await?;
-    let partner: Partner = load_ref(&state, req.partner.as_str(), "partner").await?;
-    let (ms, rnd) = state.id_seed();
-    let grant = req.into_grant(
-        GrantId::generate(ms, rnd),
-        &api,
-        &partner,
-        caller.principal.id.clone(),
-        state.now(),
-    )?;
-    let action = if grant.emergency.is_some() {
-        action::GRANT_EMERGENCY_OPEN
-    } else {
-        action::GRANT_REQUEST
-    };
-    if grant.emergency.is_some() {
-        // Break-glass opens its mandatory post-incident review in the same unit.
-        super::reviews::open_post_incident(&state, &grant, &partner, caller.id(), action).await?;
-    } else {
-        state
-            .create(&grant, None, caller.id(), action, None)
-            .await?;
-    }
+    let grant = grants::request(&state.repo, &caller.principal.id, req).await?;
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
@@ -75,51 +40,6 @@ pub struct GrantQuery {
     pub api: Option<String>,
     /// Only grants in this state.
     pub status: Option<GrantStatus>,
-}
-
-/// Who may see a grant: readers of everything, the owner of its API, an owner of its partner.
-pub(crate) struct Visibility {
-    all: bool,
-    api_owner: bool,
-    approver: bool,
-    me: charter_core::PrincipalId,
-}
-
-impl Visibility {
-    pub(crate) fn of(caller: &Caller) -> ApiResult<Self> {
-        caller.require(&[Role::Auditor, Role::Steward, Role::ApiOwner, Role::Approver])?;
-        Ok(Self {
-            all: caller.reads_all(),
-            api_owner: caller.is(Role::ApiOwner),
-            approver: caller.is(Role::Approver),
-            me: caller.principal.id.clone(),
-        })
-    }
-
-    pub(crate) async fn sees(&self, state: &AppState, grant: &Grant) -> ApiResult<bool> {
-        if self.all {
-            return Ok(true);
-        }
-        if self.approver
-            && let Some(doc) = state
-                .store
-                .get(Kind::Partner, grant.partner.as_str())
-                .await?
-            && Versioned::<Partner>::from_doc(&doc)?
-                .value
-                .owners
-                .contains(&self.me)
-        {
-            return Ok(true);
-        }
-        if self.api_owner
-            && let Some(doc) = state.store.get(Kind::Api, grant.api.as_str()).await?
-            && Versioned::<Api>::from_doc(&doc)?.value.owner == self.me
-        {
-            return Ok(true);
-        }
-        Ok(false)
-    }
 }
 
 #[utoipa::path(get, path = "/v1/grants", tag = "grants", params(GrantQuery),
@@ -146,7 +66,7 @@ pub async fn list(
     .await?;
     let mut kept = Vec::with_capacity(reply.items.len());
     for g in reply.items {
-        if vis.sees(&state, &g).await? {
+        if vis.sees(&state.repo, &g).await? {
             kept.push(g);
         }
     }
@@ -162,11 +82,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Grant>> {
     let vis = Visibility::of(&caller)?;
-    let grant = state.load::<Grant>(&id, "grant").await?.value;
-    if !vis.sees(&state, &grant).await? {
-        return Err(ApiError::not_found("grant"));
-    }
-    Ok(Json(grant))
+    Ok(Json(vis.load(&state.repo, &id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -194,45 +110,14 @@ pub async fn decide(
     Body(req): Body<Decision>,
 ) -> ApiResult<Json<Grant>> {
     caller.require(&[Role::Approver])?;
-    let old = state.load::<Grant>(&id, "grant").await?;
-    let partner = state
-        .load::<Partner>(old.value.partner.as_str(), "partner")
-        .await?
-        .value;
-    let mut grant = old.value.clone();
-    let ticket = req.ticket.as_ref().map(|t| t.to_string());
-    let exception = req.data_exception.as_ref().map(|e| e.to_string());
-    let input = charter_core::grant::ApprovalInput {
+    let input = ApprovalInput {
         decision: req.decision,
-        justification: req.justification.clone(),
+        justification: req.justification,
         ticket: req.ticket,
         data_exception: req.data_exception,
     };
-    grant.decide(&partner, &caller.principal.id, input, state.now())?;
-    let action = match req.decision {
-        ApprovalDecision::Approve => action::GRANT_APPROVE,
-        ApprovalDecision::Reject => action::GRANT_REJECT,
-    };
-    let extra = json!({ "justification": req.justification.as_str(), "ticket": ticket, "data_exception": exception });
-    state
-        .update(
-            &old,
-            &grant,
-            caller.id(),
-            action,
-            Some(req.justification.to_string()),
-            Some(extra),
-        )
-        .await?;
+    let grant = grants::decide(&state.repo, &caller.principal.id, &id, input).await?;
     Ok(Json(grant))
-}
-
-/// Which lifecycle call.
-#[derive(Clone, Copy)]
-enum Lifecycle {
-    Suspend,
-    Resume,
-    Revoke,
 }
 
 async fn lifecycle(
@@ -243,39 +128,7 @@ async fn lifecycle(
     which: Lifecycle,
 ) -> ApiResult<Json<Grant>> {
     caller.require(&[Role::Steward])?;
-    let old = state.load::<Grant>(&id, "grant").await?;
-    let mut grant = old.value.clone();
-    let now = state.now();
-    let action = match which {
-        Lifecycle::Suspend => {
-            grant.suspend(reason.clone())?;
-            action::GRANT_SUSPEND
-        }
-        Lifecycle::Resume => {
-            // Contract (Reviews): overdue-suspended grants come back only through a review.
-            if charter_core::review::is_overdue_suspended(&grant) {
-                return Err(ApiError::Conflict(
-                    "the grant is suspended for an overdue recertification: attest keep or reduce in a review".into(),
-                ));
-            }
-            grant.resume(reason.clone(), now)?;
-            action::GRANT_RESUME
-        }
-        Lifecycle::Revoke => {
-            grant.revoke(reason.clone(), now)?;
-            action::GRANT_REVOKE
-        }
-    };
-    state
-        .update(
-            &old,
-            &grant,
-            caller.id(),
-            action,
-            Some(reason.to_string()),
-            None,
-        )
-        .await?;
+    let grant = grants::lifecycle(&state.repo, &caller.principal.id, &id, reason, which).await?;
     Ok(Json(grant))
 }
 

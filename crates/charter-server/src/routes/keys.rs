@@ -15,7 +15,7 @@ use crate::state::Shared;
     responses((status = 200, description = "the new active, next and retired key ids")), security(("bearer" = [])))]
 pub async fn rotate(State(state): State<Shared>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(&[])?;
-    let details = state.keys.rotate(&state, caller.id()).await?;
+    let details = state.keys.rotate(&state.repo, caller.id()).await?;
     Ok(Json(details))
 }
 

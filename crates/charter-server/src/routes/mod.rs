@@ -74,6 +74,7 @@ pub async fn list_page<T: Record>(
 ) -> ApiResult<ListReply<T>> {
     let limit = page_limit(page.limit)?;
     let docs = state
+        .repo
         .store
         .list(T::KIND, &filter, page.after.as_deref(), limit)
         .await?;

@@ -22,7 +22,8 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Body as JsonBody;
 use crate::oauth::ClientAuth;
-use crate::state::{Shared, to_value};
+use crate::repo::to_value;
+use crate::state::Shared;
 
 /// A gateway that has not sent a heartbeat for this long is no longer running.
 const GATEWAY_ALIVE_SECONDS: i64 = 60;
@@ -60,15 +61,16 @@ pub async fn offboard(
 ) -> ApiResult<Json<Offboarding>> {
     caller.require(&[Role::Steward])?;
     let started_at = state.now();
-    let (ms, rnd) = state.id_seed();
+    let (ms, rnd) = state.repo.id_seed();
     let off_id = OffboardingId::generate(ms, rnd);
     let reason = req.reason;
-    let old = state.load::<Partner>(&id, "partner").await?;
+    let old = state.repo.load::<Partner>(&id, "partner").await?;
     let mut partner = old.value.clone();
     partner.start_offboarding()?;
     partner.updated_at = started_at;
     let note = Some(json!({ "offboarding": off_id }));
     state
+        .repo
         .update(
             &old,
             &partner,
@@ -81,6 +83,7 @@ pub async fn offboard(
 
     // Canaries first, at each live grant's current epoch.
     let grants: Vec<Versioned<Grant>> = state
+        .repo
         .list_all(ListFilter {
             parent: Some(id.clone()),
             status: None,
@@ -90,7 +93,7 @@ pub async fn offboard(
     let now_s = started_at.as_second();
     let mut minted = Vec::new();
     for g in grants.iter().filter(|g| !g.value.status.is_final()) {
-        let Some(api) = state.live.api(g.value.api.as_str()) else {
+        let Some(api) = state.repo.live.api(g.value.api.as_str()) else {
             continue;
         };
         let jti = new_jti();
@@ -132,6 +135,7 @@ pub async fn offboard(
         let mut grant = g.value.clone();
         if grant.revoke(reason.clone(), state.now()).is_ok() {
             state
+                .repo
                 .update(
                     g,
                     &grant,
@@ -148,6 +152,7 @@ pub async fn offboard(
     for g in &grants {
         credentials.extend(
             state
+                .repo
                 .list_all::<CredentialRecord>(ListFilter {
                     parent: Some(g.value.id.to_string()),
                     status: None,
@@ -159,7 +164,7 @@ pub async fn offboard(
     for c in &credentials {
         let mut rec = c.value.clone();
         if rec.credential.revoke(reason.clone(), state.now()).is_ok() {
-            let r = state.record(
+            let r = state.repo.record(
                 caller.id(),
                 action::CREDENTIAL_REVOKE,
                 rec.credential.id.as_str(),
@@ -167,6 +172,7 @@ pub async fn offboard(
                 json!({ "after": to_value(&rec.credential), "offboarding": off_id, "grant": rec.credential.grant }),
             );
             state
+                .repo
                 .write(Unit {
                     ops: vec![Op::Update(c.next_doc(&rec))],
                     audit: vec![r],
@@ -215,7 +221,8 @@ pub async fn offboard(
             detail,
         });
     }
-    let gateways: Vec<Versioned<GatewayRecord>> = state.list_all(ListFilter::default()).await?;
+    let gateways: Vec<Versioned<GatewayRecord>> =
+        state.repo.list_all(ListFilter::default()).await?;
     let alive: Vec<&GatewayRecord> = gateways
         .iter()
         .map(|g| &g.value)
@@ -255,13 +262,13 @@ pub async fn offboard(
     };
     let mut ops = vec![Op::Insert(Versioned::new_doc(&record, None))];
     if status == charter_core::offboarding::OffboardingStatus::Completed {
-        let current = state.load::<Partner>(&id, "partner").await?;
+        let current = state.repo.load::<Partner>(&id, "partner").await?;
         let mut done = current.value.clone();
         done.finish_offboarding()?;
         done.updated_at = finished_at;
         ops.push(Op::Update(current.next_doc(&done)));
     }
-    let r = state.record(
+    let r = state.repo.record(
         caller.id(),
         action::PARTNER_OFFBOARD,
         partner.id.as_str(),
@@ -269,6 +276,7 @@ pub async fn offboard(
         to_value(&record),
     );
     state
+        .repo
         .write(Unit {
             ops,
             audit: vec![r],

@@ -16,10 +16,10 @@ pub async fn healthz() -> impl IntoResponse {
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, description = "the store answers"), (status = 503, description = "it does not")))]
 pub async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
-    match state.store.ping().await {
+    match state.repo.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "store": state.store.backend() })),
+            Json(json!({ "status": "ready", "store": state.repo.store.backend() })),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -33,7 +33,7 @@ pub async fn readyz(State(state): State<Shared>) -> impl IntoResponse {
 
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
-    metrics::gauge!("charter_audit_queue_depth").set(state.writer.queue_depth() as f64);
+    metrics::gauge!("charter_audit_queue_depth").set(state.repo.writer.queue_depth() as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

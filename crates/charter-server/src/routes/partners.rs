@@ -1,13 +1,13 @@
 //! `/v1/partners`: stewards register partner organisations with their processing regions and
 //! accountable business owners (principals with role `approver`).
 
-use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use charter_core::{
     Name, Partner, PartnerId, PartnerKind, PartnerStatus, Principal, PrincipalId, Region, Role,
 };
+use charter_evidence::action;
 use charter_store::{Kind, ListFilter, Versioned};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -59,7 +59,12 @@ async fn check_owners(state: &AppState, owners: Vec<PrincipalId>) -> ApiResult<V
         if out.contains(&owner) {
             continue;
         }
-        let Some(doc) = state.store.get(Kind::Principal, owner.as_str()).await? else {
+        let Some(doc) = state
+            .repo
+            .store
+            .get(Kind::Principal, owner.as_str())
+            .await?
+        else {
             return Err(ApiError::Invalid(format!(
                 "owner {owner} is not a principal"
             )));
@@ -92,7 +97,7 @@ pub async fn create(
         ));
     }
     let now = state.now();
-    let (ms, rnd) = state.id_seed();
+    let (ms, rnd) = state.repo.id_seed();
     let partner = Partner {
         id: PartnerId::generate(ms, rnd),
         name: req.name,
@@ -104,6 +109,7 @@ pub async fn create(
         updated_at: now,
     };
     state
+        .repo
         .create(&partner, None, caller.id(), action::PARTNER_CREATE, None)
         .await?;
     Ok((StatusCode::CREATED, Json(partner)))
@@ -119,7 +125,7 @@ pub async fn patch(
     Body(req): Body<PatchPartner>,
 ) -> ApiResult<Json<Partner>> {
     caller.require(&[Role::Steward])?;
-    let old = state.load::<Partner>(&id, "partner").await?;
+    let old = state.repo.load::<Partner>(&id, "partner").await?;
     if old.value.status == PartnerStatus::Offboarded {
         return Err(ApiError::Conflict("the partner is offboarded".into()));
     }
@@ -132,7 +138,15 @@ pub async fn patch(
     }
     partner.updated_at = state.now();
     state
-        .update(&old, &partner, caller.id(), action::PARTNER_UPDATE, None, None)
+        .repo
+        .update(
+            &old,
+            &partner,
+            caller.id(),
+            action::PARTNER_UPDATE,
+            None,
+            None,
+        )
         .await?;
     Ok(Json(partner))
 }
@@ -168,7 +182,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Partner>> {
     require_reader(&caller)?;
-    let partner = state.load::<Partner>(&id, "partner").await?.value;
+    let partner = state.repo.load::<Partner>(&id, "partner").await?.value;
     if !visible(&caller, &partner) {
         return Err(ApiError::not_found("partner"));
     }

@@ -1,11 +1,11 @@
 //! `/v1/principals`: who may call the admin API, with which roles. Admin only, except that
 //! a principal may read and rotate its own token.
 
-use charter_evidence::action;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use charter_core::{Name, Principal, PrincipalId, Role};
+use charter_evidence::action;
 use charter_store::{ListFilter, Op, Unit, Versioned};
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
@@ -67,7 +67,7 @@ pub async fn create(
     roles.sort();
     roles.dedup();
     let now = state.now();
-    let (ms, rnd) = state.id_seed();
+    let (ms, rnd) = state.repo.id_seed();
     let principal = Principal {
         id: PrincipalId::generate(ms, rnd),
         name: req.name,
@@ -78,6 +78,7 @@ pub async fn create(
     };
     let token = new_token();
     state
+        .repo
         .create(
             &principal,
             Some(token_hash(&token)),
@@ -115,7 +116,7 @@ async fn load_visible(
             "only an admin reads other principals".into(),
         ));
     }
-    state.load::<Principal>(id, "principal").await
+    state.repo.load::<Principal>(id, "principal").await
 }
 
 #[utoipa::path(get, path = "/v1/principals/{id}", tag = "principals",
@@ -158,7 +159,7 @@ pub async fn rotate(
     let mut principal = old.value.clone();
     principal.token_expires_at = state.now() + token_lifetime(&state, body.token_days)?;
     let token = new_token();
-    let rec = state.record(
+    let rec = state.repo.record(
         caller.id(),
         action::PRINCIPAL_ROTATE,
         &id,
@@ -166,6 +167,7 @@ pub async fn rotate(
         json!({ "token_expires_at": principal.token_expires_at.to_string() }),
     );
     state
+        .repo
         .write(Unit {
             ops: vec![Op::Update(
                 old.next_doc_with_lookup(&principal, token_hash(&token)),
@@ -185,7 +187,7 @@ pub async fn disable(
     Body(body): Body<ReasonBody>,
 ) -> ApiResult<Json<Principal>> {
     caller.require(&[])?;
-    let old = state.load::<Principal>(&id, "principal").await?;
+    let old = state.repo.load::<Principal>(&id, "principal").await?;
     if caller.id() == id {
         return Err(ApiError::Conflict(
             "a principal cannot disable itself".into(),
@@ -199,6 +201,7 @@ pub async fn disable(
     let mut principal = old.value.clone();
     principal.disabled = true;
     state
+        .repo
         .update(
             &old,
             &principal,

@@ -79,6 +79,7 @@ impl TestApp {
         let action = path.split("action=").nth(1).unwrap_or_default().to_owned();
         let rows = self
             .state
+            .repo
             .store
             .audit_query(&charter_store::AuditQuery {
                 action: Some(action),

@@ -105,7 +105,7 @@ both_backends! {
         history(&app).await;
         drop_append_only_guard(&app).await;
         // Rewrite record 4 properly (canonical body, matching hash): its successor no longer links.
-        let rows = app.state.store.audit_query(&charter_store::AuditQuery { after: 3, limit: 1, ..Default::default() }).await.unwrap();
+        let rows = app.state.repo.store.audit_query(&charter_store::AuditQuery { after: 3, limit: 1, ..Default::default() }).await.unwrap();
         let mut rec: charter_evidence::AuditRecord = serde_json::from_str(&rows[0].body).unwrap();
         rec.reason = Some("forged".into());
         let body = rec.canonical().unwrap();

@@ -42,7 +42,7 @@ both_backends! {
     async fn each_class_of_bad_input(app: TestApp) {
         let w = World::new(&app).await;
         let before_audit = app.audit_count().await;
-        let before_partners = app.state.store.count(charter_store::Kind::Partner).await.unwrap();
+        let before_partners = app.state.repo.store.count(charter_store::Kind::Partner).await.unwrap();
         let json_ct = Some("application/json");
 
         let (s, b) = raw(&app, Method::POST, "/v1/partners", &w.steward.1, json_ct, b"{\"name\": \"x\",".to_vec()).await;
@@ -93,7 +93,7 @@ both_backends! {
         assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
         assert_eq!(app.audit_count().await, before_audit, "nothing was written");
-        assert_eq!(app.state.store.count(charter_store::Kind::Partner).await.unwrap(), before_partners);
+        assert_eq!(app.state.repo.store.count(charter_store::Kind::Partner).await.unwrap(), before_partners);
     }
 
     async fn secrets_are_not_echoed(app: TestApp) {

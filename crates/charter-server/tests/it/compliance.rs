@@ -220,7 +220,7 @@ both_backends! {
             started_at: now,
             heartbeat_at: now,
         };
-        app.state.write(charter_store::Unit { ops: vec![charter_store::Op::Insert(charter_store::Versioned::new_doc(&gw, None))], audit: vec![] }).await.unwrap();
+        app.state.repo.write(charter_store::Unit { ops: vec![charter_store::Op::Insert(charter_store::Versioned::new_doc(&gw, None))], audit: vec![] }).await.unwrap();
         let (s, off) = app.post(&format!("/v1/partners/{}/offboard", w.direct), &w.steward.1, json!({ "reason": "contract terminated" })).await;
         assert_eq!(s, StatusCode::OK, "{off}");
         assert_eq!(off["status"], "failed", "{off}");
@@ -313,9 +313,9 @@ both_backends! {
         assert_eq!(e["access_decisions"]["denied"], 1);
 
         // An upstream reached with no allow decision before it: not enforced before access.
-        let outcome = app.state.record(&client.client_id, "access.outcome", &grant, None,
+        let outcome = app.state.repo.record(&client.client_id, "access.outcome", &grant, None,
             json!({ "request_id": "req-unjudged", "status": 200, "latency_us": 10, "gateway": "gw_x" }));
-        app.state.write(charter_store::Unit { ops: vec![], audit: vec![outcome] }).await.unwrap();
+        app.state.repo.write(charter_store::Unit { ops: vec![], audit: vec![outcome] }).await.unwrap();
         let r = report(&app, &w.auditor.1, "").await;
         fails_with(&r, "Tenet-6", &[]);
         let d = &control(&r, "Tenet-6")["evidence"]["decision_before_forward"];

@@ -108,7 +108,7 @@ both_backends! {
         assert!(before["statements"].as_array().unwrap().iter().any(|s| s["grant"] == second.as_str()));
         // A bundle signed before an evidence-key rotation still verifies, and new ones carry
         // both keys.
-        app.state.keys.rotate_evidence(&app.state, "test").await.unwrap();
+        app.state.keys.rotate_evidence(&app.state.repo, "test").await.unwrap();
         charter_evidence::bundle::verify(&before).expect("old bundle still verifies");
         let (_, after) = app.get(&format!("/v1/partners/{}/evidence", w.direct), ADMIN_TOKEN).await;
         assert_eq!(after["keys"].as_array().unwrap().len(), 2);

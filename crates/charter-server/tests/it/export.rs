@@ -259,7 +259,7 @@ both_backends! {
 
     async fn a_checkpoint_is_signed_outside_the_database_and_announced(app: TestApp) {
         let w = World::new(&app).await;
-        let head = app.state.store.audit_head().await.unwrap();
+        let head = app.state.repo.store.audit_head().await.unwrap();
         let cp = checkpoint_now(&app.state, &sink(&app)).await.unwrap();
         assert_eq!((cp.seq, cp.hash.as_str()), (head.seq, head.hash.as_str()));
         assert_eq!(cp.at, "2026-11-30T10:00:00Z");
@@ -293,7 +293,7 @@ both_backends! {
 
         // After the evidence key rotates, old checkpoints still verify (its public key stays
         // published) and new ones are signed by the new key.
-        app.state.keys.rotate_evidence(&app.state, "test").await.unwrap();
+        app.state.keys.rotate_evidence(&app.state.repo, "test").await.unwrap();
         verify_checkpoint(&app, &w.auditor.1, &cp).await.unwrap();
         let third = checkpoint_now(&app.state, &sink(&app)).await.unwrap();
         assert_ne!(third.kid, cp.kid);
@@ -313,7 +313,7 @@ both_backends! {
         // Cut the log back to before the checkpoint, and move the head with it: the chain
         // that is left is valid.
         let keep = cp.seq - 3;
-        let rows = app.state.store.audit_query(&charter_store::AuditQuery { after: keep - 1, limit: 1, ..Default::default() }).await.unwrap();
+        let rows = app.state.repo.store.audit_query(&charter_store::AuditQuery { after: keep - 1, limit: 1, ..Default::default() }).await.unwrap();
         drop_append_only_guard(&app).await;
         app.raw_sql(&[
             &format!("DELETE FROM audit_log WHERE seq > {keep}"),
@@ -344,8 +344,8 @@ both_backends! {
         more_history(&app, &w, "b").await;
         // Rewrite a record before the checkpoint and recompute every later hash and link.
         let from = cp.seq - 2;
-        let rows = app.state.store.audit_query(&charter_store::AuditQuery { after: from - 1, limit: 1000, ..Default::default() }).await.unwrap();
-        let mut prev = app.state.store.audit_query(&charter_store::AuditQuery { after: from - 2, limit: 1, ..Default::default() }).await.unwrap()[0].hash.clone();
+        let rows = app.state.repo.store.audit_query(&charter_store::AuditQuery { after: from - 1, limit: 1000, ..Default::default() }).await.unwrap();
+        let mut prev = app.state.repo.store.audit_query(&charter_store::AuditQuery { after: from - 2, limit: 1, ..Default::default() }).await.unwrap()[0].hash.clone();
         let mut sql = Vec::new();
         for row in &rows {
             let mut rec: AuditRecord = serde_json::from_str(&row.body).unwrap();

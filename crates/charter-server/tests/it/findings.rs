@@ -168,7 +168,7 @@ both_backends! {
         let grant = w.active_grant(&app).await;
         let client = w.client(&app, &grant).await;
         let decision = |source: &str| {
-            app.state.record(&client.client_id, "access.decision", &grant, None, json!({
+            app.state.repo.record(&client.client_id, "access.decision", &grant, None, json!({
                 "decision": "allow", "reason": null, "request_id": "req-1", "mode": "proxy",
                 "gateway": "gw_test", "method": "GET", "path": "/orders/orders/1", "source": source,
                 "client_id": client.client_id, "jti": "j1", "credential": client.credential,
@@ -177,7 +177,7 @@ both_backends! {
                 "operation": { "scope": "orders:read", "method": "GET", "path": "/orders/{id}", "data_class": "confidential", "region": "eu" },
             }))
         };
-        let write = |records: Vec<charter_store::AuditRecord>| app.state.write(charter_store::Unit { ops: vec![], audit: records });
+        let write = |records: Vec<charter_store::AuditRecord>| app.state.repo.write(charter_store::Unit { ops: vec![], audit: records });
         write(vec![decision("203.0.113.7"), decision("203.0.113.99")]).await.unwrap();
         assert!(about(&app, "credential_shared", &client.credential).await.is_none(), "one /24 is one network");
         write(vec![decision("198.51.100.4")]).await.unwrap();
@@ -232,7 +232,7 @@ both_backends! {
             started_at: now,
             heartbeat_at: now,
         };
-        app.state.write(charter_store::Unit { ops: vec![charter_store::Op::Insert(charter_store::Versioned::new_doc(&gw, None))], audit: vec![] }).await.unwrap();
+        app.state.repo.write(charter_store::Unit { ops: vec![charter_store::Op::Insert(charter_store::Versioned::new_doc(&gw, None))], audit: vec![] }).await.unwrap();
         let (s, rec) = app.post(&format!("/v1/partners/{}/offboard", w.direct), &w.steward.1, json!({ "reason": "contract terminated" })).await;
         assert_eq!(s, StatusCode::OK, "{rec}");
         assert_eq!(rec["status"], "failed", "{rec}");

@@ -169,10 +169,10 @@ both_backends! {
         let fresh = app.token_for(&s.client).await;
         assert_eq!(app.through(reqwest::Method::GET, path, Some(&fresh)).await.0, StatusCode::OK);
         // The partner stops being active.
-        let old = app.state.load::<charter_core::Partner>(&s.w.direct, "partner").await.unwrap();
+        let old = app.state.repo.load::<charter_core::Partner>(&s.w.direct, "partner").await.unwrap();
         let mut p = old.value.clone();
         p.status = charter_core::PartnerStatus::Suspended;
-        app.state.write(charter_store::Unit { ops: vec![charter_store::Op::Update(old.next_doc(&p))], audit: vec![] }).await.unwrap();
+        app.state.repo.write(charter_store::Unit { ops: vec![charter_store::Op::Update(old.next_doc(&p))], audit: vec![] }).await.unwrap();
         assert_eq!(app.deny_reason(path, Some(&fresh)).await, (StatusCode::UNAUTHORIZED, "partner_inactive".into()));
         // Expiry by the injected clock (past the 5 s leeway); checked before the partner.
         app.clock.advance(SignedDuration::from_secs(606));

@@ -254,7 +254,7 @@ impl TestApp {
     }
 
     pub async fn audit_count(&self) -> u64 {
-        self.state.store.audit_head().await.unwrap().seq
+        self.state.repo.store.audit_head().await.unwrap().seq
     }
 
     pub async fn raw_sql(&self, statements: &[&str]) {

@@ -99,6 +99,7 @@ async fn exactly_one_node_leads_the_scheduler() {
         .unwrap();
     let mut first = app
         .state
+        .repo
         .store
         .try_lead()
         .await

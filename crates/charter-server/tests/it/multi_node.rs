@@ -37,7 +37,7 @@ async fn second_gateway(app: &TestApp, stale: bool) -> String {
     } else {
         tokio::spawn(charter_gateway::feed::run(
             store,
-            state.live.clone(),
+            state.repo.live.clone(),
             state.feed.clone(),
             clock,
             Duration::from_secs(10),

@@ -434,7 +434,7 @@ both_backends! {
         assert!(kids.contains(&old_kid) && kids.len() == 3, "{kids:?}");
         // The retired key leaves the JWKS once every token it signed has expired.
         app.clock.advance(SignedDuration::from_secs(3600 + 301));
-        app.state.keys.reload(&app.state).await.unwrap();
+        app.state.keys.reload(&app.state.repo).await.unwrap();
         let (_, jwks) = app.call(reqwest::Method::GET, "/.well-known/jwks.json", None, None).await;
         let kids: Vec<_> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
         assert!(!kids.contains(&old_kid), "{kids:?}");

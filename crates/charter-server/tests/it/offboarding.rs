@@ -24,6 +24,7 @@ async fn register(app: &TestApp, id: &str, base: &str) {
         heartbeat_at: now,
     };
     app.state
+        .repo
         .write(Unit {
             ops: vec![Op::Insert(Versioned::new_doc(&rec, None))],
             audit: vec![],
@@ -35,7 +36,7 @@ async fn register(app: &TestApp, id: &str, base: &str) {
 /// A gateway with its own live view, loaded now and never updated: a broken revocation feed.
 async fn stale_gateway(app: &TestApp) -> String {
     let live = Arc::new(
-        charter_gateway::Live::load(app.state.store.as_ref())
+        charter_gateway::Live::load(app.state.repo.store.as_ref())
             .await
             .unwrap(),
     );
@@ -43,8 +44,8 @@ async fn stale_gateway(app: &TestApp) -> String {
         live,
         verified: Arc::default(),
         replay: Arc::default(),
-        writer: app.state.writer.clone(),
-        clock: app.state.clock.clone(),
+        writer: app.state.repo.writer.clone(),
+        clock: app.state.repo.clock.clone(),
         config: charter_gateway::GatewayConfig {
             id: "gw_stale".into(),
             issuer: app.base.clone(),

@@ -124,7 +124,7 @@ both_backends! {
         assert!(failures.is_empty(), "route × role mismatches:\n{}", failures.join("\n"));
         // And nobody gets in without a token.
         for c in &cases {
-            app.state.auth_limiter.clear();
+            app.state.limits.admin_addresses.clear();
             let (status, _) = app.call(c.method.clone(), &c.path, None, c.body.clone()).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {}", c.method, c.path);
         }

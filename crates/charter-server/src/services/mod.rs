@@ -1,0 +1,7 @@
+//! Charter's workflows, one module each. A service takes the [`Repo`](crate::repo::Repo) (and
+//! whatever else it needs: keys, settings), applies the domain rules of `charter-core`, writes
+//! the result with its audit record and returns a typed result. The admin API's handlers and
+//! the console both call these functions: parse → authorise → call a service → render.
+
+pub mod grants;
+pub mod reviews;
