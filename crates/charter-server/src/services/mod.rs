@@ -5,3 +5,4 @@
 
 pub mod grants;
 pub mod reviews;
+pub mod credentials;
