@@ -10,9 +10,10 @@ use crate::jws::{self, KEY_POINTING_HEADERS, ShapeError};
 pub const MAX_ASSERTION_BYTES: usize = 8192;
 /// Clock skew tolerated on `exp`, `nbf` and `iat` (seconds).
 pub const ASSERTION_LEEWAY_SECS: i64 = 5;
-/// How far ahead of `now` an assertion's `exp` may lie (seconds, plus the leeway). Keeps the
-/// replay cache the caller maintains (by `jti` until `exp`) small.
-pub const MAX_ASSERTION_LIFETIME_SECS: i64 = 300;
+/// How far ahead of `now` an assertion's `exp` may lie (seconds, plus the leeway): one hour,
+/// which stock clients use (authlib signs `exp = iat + 3600`). It bounds how long the
+/// caller's replay cache must remember a `jti` ([`AssertionClaims::accepted_until`]).
+pub const MAX_ASSERTION_LIFETIME_SECS: i64 = 3600;
 /// Longest `jti` accepted (bytes).
 pub const MAX_JTI_LEN: usize = 256;
 
@@ -21,11 +22,20 @@ pub const MAX_JTI_LEN: usize = 256;
 const ACCEPTED_TYPS: [&str; 2] = ["jwt", "client-authentication+jwt"];
 
 /// What the caller needs from a valid assertion to refuse its replay: remember `jti` until
-/// `exp`.
+/// [`AssertionClaims::accepted_until`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssertionClaims {
     pub jti: String,
     pub exp: i64,
+}
+
+impl AssertionClaims {
+    /// The first second at which this assertion is refused as expired: `exp` plus the
+    /// leeway. Until then it would verify again, so its `jti` must be remembered until then
+    /// (remembering it only until `exp` leaves a replay window as wide as the leeway).
+    pub fn accepted_until(&self) -> i64 {
+        self.exp.saturating_add(ASSERTION_LEEWAY_SECS)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,13 +92,15 @@ impl From<ShapeError> for AssertionError {
 
 /// Verifies a client assertion against the client's registered key.
 ///
-/// Header: `alg` must be the registered key's algorithm ([`PublicJwk::algorithm`]); no
+/// Header: `alg` must name the registered key's algorithm ([`PublicJwk::accepts_alg`]:
+/// `EdDSA` or `Ed25519` for an Ed25519 key, `ES256` for a P-256 key); no
 /// `jku`, `x5u`, `x5c`, `jwk` or `crit`; `typ`, if present, `JWT` or
 /// `client-authentication+jwt`; `kid`, if both the header and the key have one, equal.
 /// Claims: `iss` and `sub` equal to `client_id`; `aud` (string or array) containing one of
-/// `accepted_audiences`; `exp` present, after `now - 5 s` and at most 5 min (+ 5 s) ahead;
+/// `accepted_audiences`; `exp` present, after `now - 5 s` and at most 1 h (+ 5 s) ahead;
 /// `nbf` and `iat`, when present, not beyond `now + 5 s`; `jti` present and non-empty.
-/// Replay (`jti` seen before) is the caller's check, with the returned `jti` and `exp`.
+/// Replay (`jti` seen before) is the caller's check, with the returned `jti`, remembered
+/// until [`AssertionClaims::accepted_until`].
 pub fn verify_client_assertion(
     assertion: &str,
     client_id: &str,
@@ -97,7 +109,10 @@ pub fn verify_client_assertion(
     now: i64,
 ) -> Result<AssertionClaims, AssertionError> {
     let compact = jws::parse_compact(assertion, MAX_ASSERTION_BYTES)?;
-    if compact.header_str("alg") != Some(jwk.algorithm_name()) {
+    if !compact
+        .header_str("alg")
+        .is_some_and(|alg| jwk.accepts_alg(alg))
+    {
         return Err(AssertionError::AlgorithmMismatch);
     }
     match compact.header.get("typ") {

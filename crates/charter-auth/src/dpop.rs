@@ -5,7 +5,7 @@ use aws_lc_rs::{constant_time, digest};
 use serde_json::Value;
 
 use crate::b64;
-use crate::jwk::{JwkError, PublicJwk};
+use crate::jwk::{CLIENT_SIGNING_ALGS, JwkError, PublicJwk};
 use crate::jws::{self, ShapeError};
 
 /// Longest proof looked at (bytes).
@@ -39,7 +39,7 @@ pub enum DpopError {
     HeaderNotJson,
     #[error("DPoP proof typ is not dpop+jwt")]
     WrongType,
-    #[error("DPoP proof algorithm is not EdDSA or ES256")]
+    #[error("DPoP proof algorithm is not EdDSA, Ed25519 or ES256")]
     UnsupportedAlgorithm,
     #[error("DPoP proof header carries `{0}`, which is never honoured")]
     ForbiddenHeader(&'static str),
@@ -85,6 +85,8 @@ impl From<ShapeError> for DpopError {
 /// normalisation: query and fragment dropped, scheme and host lowercased, default port
 /// removed, percent-encoding and dot segments normalised).
 ///
+/// The header's `alg` is `EdDSA` or its RFC 9864 name `Ed25519` with an Ed25519 `jwk`, or
+/// `ES256` with a P-256 `jwk` ([`PublicJwk::accepts_alg`]); anything else is refused.
 /// `iat` must lie in `[now - max_age_secs, now + 5 s]`. With `access_token` (at a resource)
 /// the proof must carry `ath` = base64url(SHA-256(access_token)). Returns the embedded key's
 /// RFC 7638 thumbprint as `jkt`. Replay (`jti` seen before) is the caller's check.
@@ -104,7 +106,7 @@ pub fn verify_proof(
         return Err(DpopError::WrongType);
     }
     let alg = match compact.header_str("alg") {
-        Some(alg @ ("EdDSA" | "ES256")) => alg,
+        Some(alg) if CLIENT_SIGNING_ALGS.contains(&alg) => alg,
         _ => return Err(DpopError::UnsupportedAlgorithm),
     };
     if let Some(name) = compact.forbidden_header(&FORBIDDEN_HEADERS) {
@@ -112,7 +114,7 @@ pub fn verify_proof(
     }
     let jwk = compact.header.get("jwk").ok_or(DpopError::MissingJwk)?;
     let jwk = PublicJwk::parse(jwk).map_err(DpopError::InvalidJwk)?;
-    if jwk.algorithm_name() != alg {
+    if !jwk.accepts_alg(alg) {
         return Err(DpopError::AlgorithmMismatch);
     }
     let key = jwk.decoding_key().map_err(DpopError::InvalidJwk)?;

@@ -2,6 +2,11 @@
 //! (`kty: "OKP"`, RFC 8037) and P-256 (`kty: "EC"`). Private, symmetric and RSA keys are
 //! refused, as are unknown curves, wrong lengths, points off the curve and small-order
 //! Ed25519 points. RFC 7638 thumbprints.
+//!
+//! JOSE algorithm names: an Ed25519 key signs under `EdDSA` (RFC 8037) or its RFC 9864
+//! fully-specified name `Ed25519` — the same algorithm, so both are accepted from clients —
+//! and a P-256 key under `ES256`. [`CLIENT_SIGNING_ALGS`] is the list the token service
+//! advertises; which name applies is always decided by the key, never by a header.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
@@ -13,6 +18,17 @@ use crate::b64;
 
 /// Longest `kid` accepted on a JWK.
 pub const MAX_KID_LEN: usize = 256;
+
+/// Every JOSE `alg` a client's signature (client assertion, DPoP proof) may carry, in the
+/// order the OAuth metadata lists them. Each is usable only with its own key type
+/// ([`PublicJwk::accepts_alg`]).
+pub const CLIENT_SIGNING_ALGS: [&str; 3] = ["EdDSA", "Ed25519", "ES256"];
+
+/// `alg` names of an Ed25519 key: `EdDSA` (RFC 8037; what Charter itself emits) and
+/// `Ed25519` (RFC 9864).
+const ED25519_ALGS: &[&str] = &["EdDSA", "Ed25519"];
+/// `alg` names of a P-256 key.
+const P256_ALGS: &[&str] = &["ES256"];
 
 /// Members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1;
 /// RFC 8037 §2).
@@ -82,14 +98,14 @@ impl PublicJwk {
         };
         let x = required_str(obj, "x")?;
         let y = optional_str(obj, "y")?;
-        let expected_alg = match (kty, crv) {
+        let expected_algs = match (kty, crv) {
             ("OKP", "Ed25519") => {
                 if y.is_some() {
                     return Err(JwkError::Invalid("y"));
                 }
                 let public = b64::decode_array::<32>(x).ok_or(JwkError::WrongLength("x"))?;
                 check_ed25519_point(&public)?;
-                "EdDSA"
+                ED25519_ALGS
             }
             ("EC", "P-256") => {
                 let y = y.ok_or(JwkError::Missing("y"))?;
@@ -97,7 +113,7 @@ impl PublicJwk {
                 let yb = b64::decode_array::<32>(y).ok_or(JwkError::WrongLength("y"))?;
                 ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, uncompressed_point(&xb, &yb))
                     .map_err(|_| JwkError::InvalidPoint)?;
-                "ES256"
+                P256_ALGS
             }
             _ => return Err(JwkError::UnsupportedCurve),
         };
@@ -108,7 +124,7 @@ impl PublicJwk {
             return Err(JwkError::Invalid("kid"));
         }
         let alg = optional_str(obj, "alg")?;
-        if alg.is_some_and(|a| a != expected_alg) {
+        if alg.is_some_and(|a| !expected_algs.contains(&a)) {
             return Err(JwkError::AlgorithmMismatch);
         }
         let key_use = optional_str(obj, "use")?;
@@ -181,12 +197,28 @@ impl PublicJwk {
         }
     }
 
-    /// The JOSE name of [`Self::algorithm`].
+    /// The JOSE name of [`Self::algorithm`] that Charter uses for it: `EdDSA` or `ES256`.
     pub fn algorithm_name(&self) -> &'static str {
         match self.algorithm() {
             Algorithm::ES256 => "ES256",
             _ => "EdDSA",
         }
+    }
+
+    /// Every JOSE `alg` name this key's signatures may be presented under: `EdDSA` and
+    /// `Ed25519` (RFC 9864) for an Ed25519 key, `ES256` for a P-256 key.
+    pub fn algorithm_names(&self) -> &'static [&'static str] {
+        if self.y.is_some() {
+            P256_ALGS
+        } else {
+            ED25519_ALGS
+        }
+    }
+
+    /// Whether a header's `alg` names this key's algorithm ([`Self::algorithm_names`]).
+    /// Anything else — another key type's name, `none`, HMAC, RSA — is `false`.
+    pub fn accepts_alg(&self, alg: &str) -> bool {
+        self.algorithm_names().contains(&alg)
     }
 
     /// RFC 7638 thumbprint: base64url(SHA-256) of the required members in lexicographic

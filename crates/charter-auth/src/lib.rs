@@ -8,8 +8,10 @@
 //!
 //! Security invariants:
 //! - The algorithm that verifies a signature is chosen by the *key* (Ed25519 → `EdDSA`,
-//!   P-256 → `ES256`), never by a token header. `none`, HMAC and RSA are refused before any
-//!   key is touched.
+//!   P-256 → `ES256`), never by a token header. A client's header may name an Ed25519 key's
+//!   algorithm `EdDSA` or `Ed25519` (RFC 9864), a P-256 key's only `ES256`; any other name —
+//!   `none`, HMAC, RSA, another key type's — is refused before any key is touched. Charter's
+//!   own tokens and signatures say `EdDSA`, and its access tokens verify only under that name.
 //! - Headers that point at other keys (`jku`, `x5u`, `x5c`, `jwk` where not expected,
 //!   `crit`) are refused outright.
 //! - Only public keys are accepted from outside ([`PublicJwk::parse`] refuses private and
@@ -31,7 +33,7 @@ mod rng;
 pub use assertion::{AssertionClaims, AssertionError, verify_client_assertion};
 pub use dpop::{DpopError, DpopProof, verify_proof};
 pub use jsonwebtoken::Algorithm;
-pub use jwk::{JwkError, PublicJwk};
+pub use jwk::{CLIENT_SIGNING_ALGS, JwkError, PublicJwk};
 pub use keys::{KeyError, KeySet, MasterKey, SealedKey, SigningKey};
 pub use secret::{Secret, SecretHasher, generate_client_secret};
 pub use token::{AccessClaims, Cnf, MAX_TOKEN_BYTES, TokenError, check_time, new_jti};

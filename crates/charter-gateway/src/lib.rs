@@ -29,7 +29,7 @@ use charter_core::{Clock, Environment};
 use charter_store::AuditWriter;
 
 pub use live::Live;
-pub use replay::ReplayCache;
+pub use replay::{FirstUse, ReplayCache, ReplayLimits};
 pub use tokens::VerifiedTokens;
 
 /// How this gateway enforces.

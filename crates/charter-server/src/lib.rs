@@ -116,6 +116,9 @@ pub async fn app_state(
         keys: keyring::KeyRing::new(master),
         verified: Arc::new(charter_gateway::VerifiedTokens::default()),
         replay: Arc::new(charter_gateway::ReplayCache::default()),
+        assertions: charter_gateway::ReplayCache::new(
+            charter_gateway::ReplayLimits::CLIENT_ASSERTIONS,
+        ),
         feed: Arc::new(charter_gateway::feed::FeedHealth::new(
             std::time::Duration::from_secs(FEED_STALENESS_SECONDS),
         )),

@@ -14,10 +14,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use charter_auth::jwk::PublicJwk;
+use charter_auth::jwk::{CLIENT_SIGNING_ALGS, PublicJwk};
 use charter_auth::token::{AccessClaims, Cnf};
 use charter_core::decision::Reason;
 use charter_core::{Api, Grant, Partner, PartnerStatus, Role, Scope};
+use charter_gateway::FirstUse;
 use charter_store::CredentialRecord;
 use serde_json::{Value, json};
 
@@ -99,6 +100,12 @@ impl IntoResponse for OAuthError {
         resp
     }
 }
+
+/// Refusal reasons of [`authenticate`] that say nothing against the credential: the replay
+/// cache could not remember one more assertion. Not counted as failures; answered 503 (the
+/// cache is full) or 429 (this client holds its whole share) with `Retry-After`.
+const REPLAY_CACHE_FULL: &str = "assertion_replay_cache_full";
+const REPLAY_SHARE_USED: &str = "assertion_replay_share_used";
 
 fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
@@ -228,8 +235,14 @@ fn client_auth(
                 "client_assertion_type must be {CLIENT_ASSERTION_TYPE}"
             )));
         }
+        // The claimed client: `client_id` if sent (RFC 7521 §4.2: optional), else the
+        // assertion's unverified `sub` — so that refusals are attributed and counted against
+        // that client, as they are for secrets.
         return Ok(ClientAuth::Assertion {
-            client_id: params.get("client_id").cloned(),
+            client_id: params
+                .get("client_id")
+                .cloned()
+                .or_else(|| unverified_subject(assertion)),
             assertion: assertion.clone(),
         });
     }
@@ -275,11 +288,8 @@ pub(crate) fn authenticate(
     let now = state.now();
     let client_id = match auth {
         ClientAuth::Secret { client_id, .. } => client_id.clone(),
-        ClientAuth::Assertion {
-            client_id,
-            assertion,
-        } => match client_id.clone().or_else(|| unverified_subject(assertion)) {
-            Some(c) => c,
+        ClientAuth::Assertion { client_id, .. } => match client_id {
+            Some(c) => c.clone(),
             None => return Err("client_unknown"),
         },
     };
@@ -322,18 +332,21 @@ pub(crate) fn authenticate(
                 )
                 .ok()
             });
-            match verified {
-                None => Err("assertion_invalid"),
-                Some(claims)
-                    if !state.replay.first_use(
-                        &format!("ca:{client_id}:{}", claims.jti),
-                        claims.exp,
-                        now.as_second(),
-                    ) =>
-                {
-                    Err("assertion_replayed")
-                }
-                Some(_) => Ok(cred),
+            let Some(claims) = verified else {
+                return Err("assertion_invalid");
+            };
+            // Remembered for as long as the assertion would verify again: until `exp` plus
+            // the leeway, not just until `exp`.
+            match state.assertions.check(
+                &client_id,
+                &claims.jti,
+                claims.accepted_until(),
+                now.as_second(),
+            ) {
+                FirstUse::First => Ok(cred),
+                FirstUse::Replayed => Err("assertion_replayed"),
+                FirstUse::Full => Err(REPLAY_CACHE_FULL),
+                FirstUse::OwnerFull => Err(REPLAY_SHARE_USED),
             }
         }
     }
@@ -449,6 +462,27 @@ async fn authenticated_client(
     let token_endpoint = format!("{}{TOKEN_PATH}", state.settings.issuer);
     match authenticate(state, &auth, &token_endpoint) {
         Ok(cred) => Ok((params, cred)),
+        Err(reason @ (REPLAY_CACHE_FULL | REPLAY_SHARE_USED)) => {
+            // The assertion was good; it just cannot be remembered yet. Refusing it is the
+            // fail-closed choice (forgetting another would reopen a replay window).
+            let known = claimed
+                .as_deref()
+                .and_then(|c| state.repo.live.credential(c));
+            audit_refusal(state, claimed.as_deref(), ip, reason, known.as_deref()).await;
+            let retry_after = state.assertions.retry_after(state.now().as_second());
+            Err(OAuthError {
+                retry_after: Some(retry_after),
+                ..if reason == REPLAY_SHARE_USED {
+                    OAuthError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "slow_down",
+                        "too many client assertions in use; reuse tokens until they expire",
+                    )
+                } else {
+                    OAuthError::server("too many client assertions in use; retry later")
+                }
+            })
+        }
         Err(reason) => {
             count_failure(oauth, claimed.as_deref(), ip);
             let known = claimed
@@ -876,9 +910,13 @@ pub async fn metadata(State(state): State<Shared>) -> Json<Value> {
         "grant_types_supported": ["client_credentials"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": auth_methods,
-        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256"],
+        "token_endpoint_auth_signing_alg_values_supported": CLIENT_SIGNING_ALGS,
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_SIGNING_ALGS,
+        // Gateways introspect with a principal's bearer token; no signed JWT authenticates
+        // there, so no introspection signing algorithms are listed (RFC 8414 §2 ties that
+        // member to private_key_jwt / client_secret_jwt).
         "introspection_endpoint_auth_methods_supported": ["bearer"],
-        "dpop_signing_alg_values_supported": ["EdDSA", "ES256"],
+        "dpop_signing_alg_values_supported": CLIENT_SIGNING_ALGS,
     }))
 }

@@ -39,8 +39,11 @@ pub struct AppState {
     pub repo: Repo,
     /// Tokens whose signature was verified once (shared with the in-process gateway).
     pub verified: Arc<charter_gateway::VerifiedTokens>,
-    /// Used `jti`s of client assertions and DPoP proofs.
+    /// Used `jti`s of DPoP proofs (shared with the in-process gateway).
     pub replay: Arc<charter_gateway::ReplayCache>,
+    /// Used client-assertion `jti`s per client id, each until its assertion's `exp` plus the
+    /// leeway (bounded: when full it refuses, never forgets; see `charter_gateway::replay`).
+    pub assertions: charter_gateway::ReplayCache,
     /// Freshness of the live view when other nodes share the database.
     pub feed: Arc<charter_gateway::feed::FeedHealth>,
     pub keys: KeyRing,

@@ -1,6 +1,9 @@
 //! RFC 7523 client assertions (private_key_jwt) with Ed25519 and P-256 keys.
 
-use charter_auth::assertion::{MAX_ASSERTION_BYTES, verify_client_assertion};
+use charter_auth::assertion::{
+    ASSERTION_LEEWAY_SECS, MAX_ASSERTION_BYTES, MAX_ASSERTION_LIFETIME_SECS,
+    verify_client_assertion,
+};
 use charter_auth::{AssertionClaims, AssertionError, PublicJwk, SigningKey};
 use serde_json::{Value, json};
 
@@ -85,7 +88,68 @@ fn ed25519_assertion_is_accepted() {
     assert!(check(&p, &ed_header(), &with("iat", Value::Null)).is_ok());
     // exp at the edges of the window.
     assert!(check(&p, &ed_header(), &with("exp", json!(NOW - 4))).is_ok());
-    assert!(check(&p, &ed_header(), &with("exp", json!(NOW + 305))).is_ok());
+    assert!(check(&p, &ed_header(), &with("exp", json!(NOW + 3605))).is_ok());
+}
+
+#[test]
+fn rfc9864_ed25519_alg_name_is_accepted_for_an_ed25519_key() {
+    let p = ed_partner();
+    for header in [
+        json!({"alg": "Ed25519"}),
+        json!({"alg": "Ed25519", "typ": "JWT"}),
+        json!({"alg": "Ed25519", "typ": "client-authentication+jwt", "kid": "partner-k1"}),
+    ] {
+        assert_eq!(
+            check(&p, &header, &payload()),
+            Ok(AssertionClaims {
+                jti: "a-unique-id".into(),
+                exp: NOW + 60
+            }),
+            "{header}"
+        );
+    }
+    // A key registered with `alg: Ed25519` takes both names too.
+    let registered = PublicJwk::parse(&json!({
+        "kty": "OKP", "crv": "Ed25519", "x": b64(p.key.public_key_bytes()), "alg": "Ed25519"
+    }))
+    .unwrap();
+    for alg in ["Ed25519", "EdDSA"] {
+        let assertion = signed_ed(&p.key, &json!({"alg": alg}), &payload());
+        assert!(verify_client_assertion(&assertion, CLIENT, &registered, &AUDS, NOW).is_ok());
+    }
+    // The name does not lend another key's signature any weight.
+    let impostor = ed_key("partner-k1");
+    let forged = signed_ed(&impostor, &json!({"alg": "Ed25519"}), &payload());
+    assert_eq!(
+        verify_client_assertion(&forged, CLIENT, &p.jwk, &AUDS, NOW),
+        Err(AssertionError::BadSignature)
+    );
+}
+
+#[test]
+fn ed25519_alg_name_is_refused_for_a_p256_key() {
+    let ec = P256::generate();
+    let jwk = ec.jwk();
+    for alg in ["Ed25519", "EdDSA"] {
+        let assertion = compact(&json!({"alg": alg}), &payload(), |m| ec.sign(m));
+        assert_eq!(
+            verify_client_assertion(&assertion, CLIENT, &jwk, &AUDS, NOW),
+            Err(AssertionError::AlgorithmMismatch),
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn replay_must_be_remembered_through_the_leeway() {
+    let p = ed_partner();
+    let claims = check(&p, &ed_header(), &payload()).unwrap();
+    assert_eq!(claims.accepted_until(), NOW + 60 + ASSERTION_LEEWAY_SECS);
+    // Still accepted one second before accepted_until, refused at it.
+    let assertion = signed_ed(&p.key, &ed_header(), &payload());
+    let at = |now| verify_client_assertion(&assertion, CLIENT, &p.jwk, &AUDS, now);
+    assert!(at(claims.accepted_until() - 1).is_ok());
+    assert_eq!(at(claims.accepted_until()), Err(AssertionError::Expired));
 }
 
 #[test]
@@ -102,7 +166,8 @@ fn p256_assertion_is_accepted() {
             exp: NOW + 60
         })
     );
-    // EdDSA header on a P-256 key, and an ES256 signature by another P-256 key.
+    // EdDSA header on a P-256 key (and Ed25519: ed25519_alg_name_is_refused_for_a_p256_key),
+    // and an ES256 signature by another P-256 key.
     let wrong_alg = compact(&json!({"alg": "EdDSA"}), &payload(), |m| ec.sign(m));
     assert_eq!(
         verify_client_assertion(&wrong_alg, CLIENT, &jwk, &AUDS, NOW),
@@ -169,8 +234,11 @@ fn lifetime_is_bounded() {
         check(&p, &ed_header(), &with("exp", json!(NOW - 3600))),
         Err(AssertionError::Expired)
     );
+    // At most one hour ahead (plus the leeway): authlib's stock 3600 s assertion passes.
+    assert_eq!(MAX_ASSERTION_LIFETIME_SECS, 3600);
+    assert!(check(&p, &ed_header(), &with("exp", json!(NOW + 3600))).is_ok());
     assert_eq!(
-        check(&p, &ed_header(), &with("exp", json!(NOW + 306))),
+        check(&p, &ed_header(), &with("exp", json!(NOW + 3606))),
         Err(AssertionError::ExpTooFar)
     );
     assert_eq!(
@@ -220,7 +288,9 @@ fn jti_is_required() {
 #[test]
 fn algorithm_is_pinned_by_the_registered_key() {
     let p = ed_partner();
-    for alg in ["ES256", "RS256", "HS256", "none", ""] {
+    for alg in [
+        "ES256", "RS256", "HS256", "none", "", "ed25519", "EDDSA", "Ed448", "Ed25519 ",
+    ] {
         assert_eq!(
             check(&p, &json!({"alg": alg}), &payload()),
             Err(AssertionError::AlgorithmMismatch),

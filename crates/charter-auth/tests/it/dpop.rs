@@ -73,6 +73,61 @@ fn p256_proof_is_accepted() {
 }
 
 #[test]
+fn rfc9864_ed25519_alg_name_is_accepted_with_an_ed25519_jwk() {
+    let key = client();
+    let h = with(header(&key), "alg", json!("Ed25519"));
+    let proof = signed_ed(&key, &h, &claims());
+    let expected = PublicJwk::parse(&jwk_json(&key)).unwrap().thumbprint();
+    assert_eq!(verify(&proof).unwrap().jkt, expected);
+    // Same key, either name: the same thumbprint, so a token bound under one name is used
+    // with proofs under the other.
+    let eddsa = signed_ed(
+        &key,
+        &header(&key),
+        &with(claims(), "jti", json!("proof-2")),
+    );
+    assert_eq!(verify(&eddsa).unwrap().jkt, expected);
+    // A jwk that says `alg: Ed25519` (RFC 9864) is fine under either header name.
+    let mut jwk = jwk_json(&key);
+    jwk["alg"] = json!("Ed25519");
+    for alg in ["Ed25519", "EdDSA"] {
+        let h = json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+        assert_eq!(
+            verify(&signed_ed(&key, &h, &claims())).unwrap().jkt,
+            expected
+        );
+    }
+    // With the access-token binding at a resource.
+    let token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln";
+    let bound = with(claims(), "ath", json!(access_token_hash(token)));
+    let proof = signed_ed(&key, &h, &bound);
+    assert!(verify_proof(&proof, "POST", HTU, NOW, MAX_AGE, Some(token)).is_ok());
+    // Another key's signature under the new name still fails.
+    let attacker = client();
+    let forged = signed_ed(&attacker, &h, &claims());
+    assert_eq!(verify(&forged), Err(DpopError::BadSignature));
+}
+
+#[test]
+fn ed25519_alg_name_with_a_p256_jwk_is_refused() {
+    let ec = P256::generate();
+    for alg in ["Ed25519", "EdDSA"] {
+        let h = json!({"typ": "dpop+jwt", "alg": alg, "jwk": ec.jwk_json()});
+        let proof = compact(&h, &claims(), |m| ec.sign(m));
+        assert_eq!(verify(&proof), Err(DpopError::AlgorithmMismatch), "{alg}");
+    }
+    // And ES256 over an Ed25519 jwk, whichever Ed25519 name the jwk carries.
+    let key = client();
+    let mut jwk = jwk_json(&key);
+    jwk["alg"] = json!("Ed25519");
+    let h = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+    assert_eq!(
+        verify(&signed_ed(&key, &h, &claims())),
+        Err(DpopError::AlgorithmMismatch)
+    );
+}
+
+#[test]
 fn method_must_match_exactly() {
     let key = client();
     for htm in [json!("GET"), json!("post"), json!(""), Value::Null] {
@@ -207,7 +262,9 @@ fn header_rules() {
     }
     let h = with(header(&key), "typ", json!("application/DPoP+JWT"));
     assert!(verify(&signed_ed(&key, &h, &claims())).is_ok());
-    for alg in ["none", "HS256", "RS256", "ES384", ""] {
+    for alg in [
+        "none", "HS256", "RS256", "ES384", "", "ed25519", "EDDSA", "Ed448", " Ed25519",
+    ] {
         let h = with(header(&key), "alg", json!(alg));
         assert_eq!(
             verify(&signed_ed(&key, &h, &claims())),

@@ -150,3 +150,39 @@ fn lengths_points_and_metadata_are_checked() {
     assert_eq!(parsed.x(), ec.x);
     assert_eq!(parsed.y(), Some(ec.y.as_str()));
 }
+
+#[test]
+fn jwk_alg_member_takes_either_ed25519_name() {
+    // RFC 9864: an Ed25519 JWK may say `alg: Ed25519` (or the older `EdDSA`).
+    for alg in ["EdDSA", "Ed25519"] {
+        let jwk =
+            PublicJwk::parse(&json!({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "alg": alg}))
+                .unwrap();
+        assert_eq!(jwk.algorithm(), Algorithm::EdDSA);
+        assert!(jwk.accepts_alg("EdDSA") && jwk.accepts_alg("Ed25519"));
+        assert!(!jwk.accepts_alg("ES256"));
+    }
+    for alg in ["ES256", "Ed448", "ed25519", "EDDSA", "none", "HS256"] {
+        assert_eq!(
+            PublicJwk::parse(&json!({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "alg": alg})),
+            Err(JwkError::AlgorithmMismatch),
+            "{alg}"
+        );
+    }
+    let ec = P256::generate();
+    let mut jwk = ec.jwk_json();
+    jwk["alg"] = json!("Ed25519");
+    assert_eq!(PublicJwk::parse(&jwk), Err(JwkError::AlgorithmMismatch));
+    let p256 = ec.jwk();
+    assert!(p256.accepts_alg("ES256"));
+    assert!(!p256.accepts_alg("Ed25519") && !p256.accepts_alg("EdDSA"));
+}
+
+#[test]
+fn advertised_client_algs_are_exactly_the_accepted_ones() {
+    let ed = PublicJwk::parse(&json!({"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X})).unwrap();
+    let ec = P256::generate().jwk();
+    let mut accepted: Vec<&str> = ed.algorithm_names().to_vec();
+    accepted.extend_from_slice(ec.algorithm_names());
+    assert_eq!(accepted, charter_auth::CLIENT_SIGNING_ALGS);
+}

@@ -71,9 +71,11 @@ pub async fn issue(
         &state.keys,
         &caller.principal.id,
         &id,
-        req.kind,
-        req.public_jwk,
-        req.max_age_days,
+        credentials::Request {
+            kind: req.kind,
+            public_jwk: req.public_jwk,
+            max_age_days: req.max_age_days,
+        },
         state.settings.credential_max_age_days,
     )
     .await?;

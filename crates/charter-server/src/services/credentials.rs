@@ -4,7 +4,9 @@
 
 use charter_auth::jwk::PublicJwk;
 use charter_core::credential::MAX_OVERLAP_SECONDS;
-use charter_core::{Credential, CredentialId, CredentialKind, Grant, GrantStatus, Name, PrincipalId};
+use charter_core::{
+    Credential, CredentialId, CredentialKind, Grant, GrantStatus, Name, PrincipalId,
+};
 use charter_evidence::action;
 use charter_store::{CredentialRecord, Op, Unit, Verifier, Versioned};
 use serde_json::{Value, json};
@@ -71,18 +73,29 @@ fn verifier(
     }
 }
 
-/// Issues a credential for an active grant. `max_age_days` may only lower the deployment's
-/// maximum (`max_age_limit`).
+/// What a steward asks for when issuing a credential.
+pub struct Request {
+    pub kind: CredentialKind,
+    /// The partner's public JWK, for `private_key_jwt`.
+    pub public_jwk: Option<Value>,
+    /// May only lower the deployment's maximum age.
+    pub max_age_days: Option<u32>,
+}
+
+/// Issues a credential for an active grant; `max_age_limit` is the deployment's maximum age.
 pub async fn issue(
     repo: &Repo,
     keys: &KeyRing,
     actor: &PrincipalId,
     grant_id: &str,
-    kind: CredentialKind,
-    public_jwk: Option<Value>,
-    max_age_days: Option<u32>,
+    request: Request,
     max_age_limit: u32,
 ) -> ApiResult<Issued> {
+    let Request {
+        kind,
+        public_jwk,
+        max_age_days,
+    } = request;
     let grant = repo.load::<Grant>(grant_id, "grant").await?.value;
     if grant.status != GrantStatus::Active {
         return Err(ApiError::Conflict(format!(
@@ -194,7 +207,12 @@ pub async fn rotate(
 
 /// Revokes a credential at once and bumps its grant's epoch (unless the grant has ended), in
 /// one audited unit.
-pub async fn revoke(repo: &Repo, actor: &PrincipalId, id: &str, reason: Name) -> ApiResult<Credential> {
+pub async fn revoke(
+    repo: &Repo,
+    actor: &PrincipalId,
+    id: &str,
+    reason: Name,
+) -> ApiResult<Credential> {
     let old = repo.load::<CredentialRecord>(id, "credential").await?;
     let mut record = old.value.clone();
     let now = repo.now();

@@ -125,6 +125,16 @@ both_backends! {
             assert!(m[k].as_str().unwrap().starts_with(&app.base), "{k} must be absolute under the issuer");
         }
         assert_eq!(m["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]));
+        assert_eq!(m["revocation_endpoint_auth_methods_supported"], m["token_endpoint_auth_methods_supported"]);
+        assert_eq!(m["introspection_endpoint_auth_methods_supported"], json!(["bearer"]));
+        // Client signatures: EdDSA and its RFC 9864 name Ed25519 (Ed25519 keys), ES256
+        // (P-256) — exactly what client assertions and DPoP proofs are verified under.
+        let algs = json!(["EdDSA", "Ed25519", "ES256"]);
+        assert_eq!(m["token_endpoint_auth_signing_alg_values_supported"], algs);
+        assert_eq!(m["revocation_endpoint_auth_signing_alg_values_supported"], algs);
+        assert_eq!(m["dpop_signing_alg_values_supported"], algs);
+        // Introspection takes a gateway's bearer token, never a signed JWT.
+        assert!(m.get("introspection_endpoint_auth_signing_alg_values_supported").is_none(), "{m}");
         let (s, jwks) = app.call(reqwest::Method::GET, "/.well-known/jwks.json", None, None).await;
         assert_eq!(s, StatusCode::OK);
         let keys = jwks["keys"].as_array().unwrap();
@@ -362,6 +372,109 @@ both_backends! {
         let other = SigningKey::generate("partner-key-1".into()).unwrap();
         let forged = jws(&other, &json!({ "alg": "EdDSA" }), &json!({ "iss": client_id, "sub": client_id, "aud": app.base, "exp": now + 60, "jti": "a-4" }));
         assert_eq!(send(form(&forged)).await, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn assertion_is_remembered_until_exp_plus_leeway(app: TestApp) {
+        let w = World::new(&app).await;
+        let grant = w.active_grant(&app).await;
+        let key = SigningKey::generate("partner-key-1".into()).unwrap();
+        let jwk = serde_json::to_value(key.public_jwk()).unwrap();
+        let (s, c) = app.post(&format!("/v1/grants/{grant}/credentials"), &w.steward.1, json!({ "kind": "private_key_jwt", "public_jwk": jwk })).await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        let client_id = c["client_id"].as_str().unwrap().to_owned();
+        let start = app.now_s();
+        let assertion = |jti: &str, exp: i64| jws(&key, &json!({ "alg": "EdDSA" }),
+            &json!({ "iss": client_id, "sub": client_id, "aud": app.base, "exp": exp, "iat": start, "jti": jti }));
+        let token = |a: String| {
+            let http = app.http.clone();
+            let url = format!("{}/oauth/token", app.base);
+            async move {
+                let resp = http.post(url).form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    ("client_assertion", a.as_str()),
+                ]).send().await.unwrap();
+                resp.status()
+            }
+        };
+        let exp = start + 60;
+        let a1 = assertion("once", exp);
+        assert_eq!(token(a1.clone()).await, StatusCode::OK);
+        // Just after exp, inside the 5 s leeway: the assertion would still verify...
+        app.clock.advance(SignedDuration::from_secs(62));
+        assert_eq!(token(assertion("fresh-after-exp", exp)).await, StatusCode::OK, "within the leeway");
+        // ...so its jti must still be remembered.
+        assert_eq!(token(a1.clone()).await, StatusCode::UNAUTHORIZED, "replayed within the leeway");
+        let (_, refused) = app.get(&format!("/v1/audit?action=token.refused&target={grant}"), &w.auditor.1).await;
+        let reasons: Vec<_> = refused["items"].as_array().unwrap().iter().map(|i| i["record"]["reason"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(reasons, ["assertion_replayed"]);
+        // Past the leeway it is refused as expired (and the cache may forget it).
+        app.clock.advance(SignedDuration::from_secs(3));
+        assert_eq!(token(assertion("too-late", exp)).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(token(a1).await, StatusCode::UNAUTHORIZED);
+
+        // One hour ahead is accepted (authlib's stock lifetime), more is not.
+        let now = app.now_s();
+        assert_eq!(token(assertion("one-hour", now + 3600)).await, StatusCode::OK);
+        assert_eq!(token(assertion("too-long", now + 3606)).await, StatusCode::UNAUTHORIZED);
+        // A one-hour assertion is remembered for its whole hour.
+        app.clock.advance(SignedDuration::from_secs(3600));
+        assert_eq!(token(assertion("one-hour", now + 3600)).await, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn rfc9864_ed25519_alg_at_the_token_endpoint(app: TestApp) {
+        let w = World::new(&app).await;
+        let (_, gateway) = app.principal("edge-1", &["gateway"]).await;
+        let grant = w.active_grant(&app).await;
+        let key = SigningKey::generate("partner-key-1".into()).unwrap();
+        let jwk = serde_json::to_value(key.public_jwk()).unwrap();
+        let jwk = json!({ "kty": jwk["kty"], "crv": jwk["crv"], "x": jwk["x"] });
+        let (s, c) = app.post(&format!("/v1/grants/{grant}/credentials"), &w.steward.1, json!({ "kind": "private_key_jwt", "public_jwk": jwk })).await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        let client_id = c["client_id"].as_str().unwrap().to_owned();
+        let now = app.now_s();
+        let token_url = format!("{}/oauth/token", app.base);
+        let assertion = |alg: &str, jti: &str| jws(&key, &json!({ "alg": alg, "typ": "JWT" }),
+            &json!({ "iss": client_id, "sub": client_id, "aud": app.base, "exp": now + 60, "iat": now, "jti": jti }));
+        let proof = |alg: &str, jti: &str| jws(&key, &json!({ "typ": "dpop+jwt", "alg": alg, "jwk": jwk }),
+            &json!({ "htm": "POST", "htu": token_url, "iat": now, "jti": jti }));
+        let form = |a: &str| [
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+            ("client_assertion", a.to_owned()),
+        ];
+        let send = |a: String, dpop: Option<String>| {
+            let http = app.http.clone();
+            let url = token_url.clone();
+            async move {
+                let mut req = http.post(url).form(&form(&a));
+                if let Some(p) = dpop {
+                    req = req.header("DPoP", p);
+                }
+                let resp = req.send().await.unwrap();
+                (resp.status(), resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        // The Ed25519 name signs the assertion and the DPoP proof (openid-client's default).
+        let (s, v) = send(assertion("Ed25519", "a-1"), Some(proof("Ed25519", "p-1"))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["token_type"], "DPoP");
+        let token = v["access_token"].as_str().unwrap();
+        let thumbprint = charter_auth::PublicJwk::parse(&jwk).unwrap().thumbprint();
+        assert_eq!(decode_part(token, 1)["cnf"]["jkt"], thumbprint.as_str());
+        // Charter's own token still says EdDSA.
+        assert_eq!(decode_part(token, 0)["alg"], "EdDSA");
+        assert_eq!(app.introspect(&gateway, token).await["active"], true);
+        // Mixed names, same key: fine.
+        let (s, v) = send(assertion("EdDSA", "a-2"), Some(proof("Ed25519", "p-2"))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // Names not pinned to the key are refused: ES256 over an Ed25519 key, none, HS256.
+        for alg in ["ES256", "none", "HS256", "ed25519"] {
+            let (s, v) = send(assertion(alg, &format!("a-{alg}")), None).await;
+            assert_eq!((s, v["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")), "{alg}");
+            let (s, v) = send(assertion("Ed25519", &format!("b-{alg}")), Some(proof(alg, &format!("p-{alg}")))).await;
+            assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_dpop_proof")), "{alg}");
+        }
     }
 
     async fn dpop_binds_the_token(app: TestApp) {
