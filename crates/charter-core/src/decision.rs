@@ -159,18 +159,34 @@ pub fn check_token(
     if token.exp <= now_s - expect.leeway {
         return Err(Reason::TokenExpired);
     }
-    match grant.status {
-        GrantStatus::Active if now < grant.expires_at => {}
-        GrantStatus::Revoked => return Err(Reason::GrantRevoked),
-        _ => return Err(Reason::GrantInactive),
-    }
+    grant_state(grant, now)?;
     if token.epoch != grant.epoch {
         return Err(Reason::TokenRevoked);
     }
     if ctx.jti_revoked {
         return Err(Reason::TokenRevoked);
     }
-    match ctx.partner {
+    partner_state(grant, ctx.partner)
+}
+
+/// Whether a grant and its partner may hold access now: the grant active and unexpired, its
+/// partner active. Token issuance asks this before minting; [`check_token`] asks the same two
+/// questions, with the token's epoch and `jti` checked between them (the fixed order).
+pub fn check_grant(grant: &Grant, partner: Option<&Partner>, now: Timestamp) -> Result<(), Reason> {
+    grant_state(grant, now)?;
+    partner_state(grant, partner)
+}
+
+fn grant_state(grant: &Grant, now: Timestamp) -> Result<(), Reason> {
+    match grant.status {
+        GrantStatus::Active if now < grant.expires_at => Ok(()),
+        GrantStatus::Revoked => Err(Reason::GrantRevoked),
+        _ => Err(Reason::GrantInactive),
+    }
+}
+
+fn partner_state(grant: &Grant, partner: Option<&Partner>) -> Result<(), Reason> {
+    match partner {
         Some(p) if p.status == PartnerStatus::Active && p.id == grant.partner => Ok(()),
         _ => Err(Reason::PartnerInactive),
     }

@@ -14,24 +14,22 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use charter_auth::jwk::{CLIENT_SIGNING_ALGS, PublicJwk};
-use charter_auth::token::{AccessClaims, Cnf};
-use charter_core::decision::Reason;
-use charter_core::{Api, Grant, Partner, PartnerStatus, Role, Scope};
-use charter_gateway::FirstUse;
+use charter_auth::jwk::CLIENT_SIGNING_ALGS;
+use charter_core::Role;
 use charter_store::CredentialRecord;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::limits::Limits;
+use crate::services::issuance::{
+    ClientAuth, ClientRefusal, IssueError, IssueRefusal, TokenRequest,
+};
 use crate::state::{AppState, Shared};
 
-pub const TOKEN_PATH: &str = "/oauth/token";
+pub use crate::services::issuance::{REVOKE_PATH, TOKEN_PATH};
 pub const INTROSPECT_PATH: &str = "/oauth/introspect";
-pub const REVOKE_PATH: &str = "/oauth/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-const DPOP_MAX_AGE_SECONDS: i64 = 300;
 
 /// An RFC 6749 §5.2 error.
 #[derive(Debug)]
@@ -101,12 +99,6 @@ impl IntoResponse for OAuthError {
     }
 }
 
-/// Refusal reasons of [`authenticate`] that say nothing against the credential: the replay
-/// cache could not remember one more assertion. Not counted as failures; answered 503 (the
-/// cache is full) or 429 (this client holds its whole share) with `Retry-After`.
-const REPLAY_CACHE_FULL: &str = "assertion_replay_cache_full";
-const REPLAY_SHARE_USED: &str = "assertion_replay_share_used";
-
 fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
         OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
@@ -147,31 +139,6 @@ fn form_decode(s: &str) -> Option<String> {
         .ok()
         .and_then(|mut v| v.pop())
         .map(|(_, v)| v)
-}
-
-/// How the client said who it is.
-pub(crate) enum ClientAuth {
-    Secret {
-        client_id: String,
-        secret: String,
-        basic: bool,
-    },
-    Assertion {
-        client_id: Option<String>,
-        assertion: String,
-    },
-}
-
-impl ClientAuth {
-    fn claimed_id(&self) -> Option<&str> {
-        match self {
-            Self::Secret { client_id, .. } => Some(client_id),
-            Self::Assertion { client_id, .. } => client_id.as_deref(),
-        }
-    }
-    fn basic(&self) -> bool {
-        matches!(self, Self::Secret { basic: true, .. })
-    }
 }
 
 fn client_auth(
@@ -278,115 +245,6 @@ async fn read(
     Ok((parts.headers, ip, bytes))
 }
 
-/// Authenticates the client against its credential. A revoked or expired credential is
-/// refused before any secret is compared.
-pub(crate) fn authenticate(
-    state: &AppState,
-    auth: &ClientAuth,
-    token_endpoint: &str,
-) -> Result<Arc<CredentialRecord>, &'static str> {
-    let now = state.now();
-    let client_id = match auth {
-        ClientAuth::Secret { client_id, .. } => client_id.clone(),
-        ClientAuth::Assertion { client_id, .. } => match client_id {
-            Some(c) => c.clone(),
-            None => return Err("client_unknown"),
-        },
-    };
-    let Some(cred) = state.repo.live.credential(&client_id) else {
-        return Err("client_unknown");
-    };
-    match cred.credential.usable(now) {
-        Ok(()) => {}
-        Err(charter_core::credential::Unusable::Revoked) => return Err("credential_revoked"),
-        Err(charter_core::credential::Unusable::Expired) => return Err("credential_expired"),
-    }
-    match auth {
-        ClientAuth::Secret { secret, .. } => {
-            let ok = cred
-                .live_verifiers(now)
-                .filter_map(|v| v.secret_hash.as_deref())
-                .fold(false, |found, h| {
-                    state.keys.secrets.verify(secret, h) | found
-                });
-            if ok { Ok(cred) } else { Err("secret_mismatch") }
-        }
-        ClientAuth::Assertion { assertion, .. } => {
-            // Any of this server's own identifiers: the issuer, the token endpoint, and the
-            // revocation endpoint (clients name the endpoint they call).
-            let revocation_endpoint = format!("{}{REVOKE_PATH}", state.settings.issuer);
-            let audiences = [
-                state.settings.issuer.as_str(),
-                token_endpoint,
-                revocation_endpoint.as_str(),
-            ];
-            let verified = cred.live_verifiers(now).find_map(|v| {
-                let jwk = serde_json::from_str::<Value>(v.public_jwk.as_deref()?).ok()?;
-                let jwk = PublicJwk::parse(&jwk).ok()?;
-                charter_auth::assertion::verify_client_assertion(
-                    assertion,
-                    &client_id,
-                    &jwk,
-                    &audiences,
-                    now.as_second(),
-                )
-                .ok()
-            });
-            let Some(claims) = verified else {
-                return Err("assertion_invalid");
-            };
-            // Remembered for as long as the assertion would verify again: until `exp` plus
-            // the leeway, not just until `exp`.
-            match state.assertions.check(
-                &client_id,
-                &claims.jti,
-                claims.accepted_until(),
-                now.as_second(),
-            ) {
-                FirstUse::First => Ok(cred),
-                FirstUse::Replayed => Err("assertion_replayed"),
-                FirstUse::Full => Err(REPLAY_CACHE_FULL),
-                FirstUse::OwnerFull => Err(REPLAY_SHARE_USED),
-            }
-        }
-    }
-}
-
-async fn audit_refusal(
-    state: &AppState,
-    client_id: Option<&str>,
-    ip: IpAddr,
-    reason: &str,
-    cred: Option<&CredentialRecord>,
-) {
-    let mut details = json!({ "client_id": client_id, "source": ip.to_string() });
-    if let Some(c) = cred {
-        details["partner"] = json!(c.credential.partner);
-        details["grant"] = json!(c.credential.grant);
-        details["credential"] = json!(c.credential.id);
-    }
-    let target = cred
-        .map(|c| c.credential.grant.to_string())
-        .unwrap_or_default();
-    let rec = state.repo.record(
-        client_id.unwrap_or("anonymous"),
-        action::TOKEN_REFUSED,
-        &target,
-        Some(reason.to_owned()),
-        details,
-    );
-    if let Err(e) = state
-        .repo
-        .write(charter_store::Unit {
-            ops: vec![],
-            audit: vec![rec],
-        })
-        .await
-    {
-        tracing::warn!(error = %e, "could not audit a refused token request");
-    }
-}
-
 fn rate_limited(limits: &Limits, client_id: Option<&str>, ip: IpAddr) -> Option<OAuthError> {
     let wait = limits
         .oauth_addresses
@@ -409,28 +267,6 @@ fn count_failure(limits: &Limits, client_id: Option<&str>, ip: IpAddr) {
     }
 }
 
-/// Whether the grant and its partner may receive tokens now.
-fn grant_is_usable(
-    grant: &Grant,
-    partner: Option<&Partner>,
-    now: jiff::Timestamp,
-) -> Result<(), &'static str> {
-    if !grant.is_live(now) {
-        return Err(if grant.status == charter_core::GrantStatus::Revoked {
-            "grant_revoked"
-        } else {
-            "grant_inactive"
-        });
-    }
-    if partner.is_none_or(|p| p.status != PartnerStatus::Active) {
-        return Err("partner_inactive");
-    }
-    if grant.time_window.as_ref().is_some_and(|w| !w.contains(now)) {
-        return Err("outside_time_window");
-    }
-    Ok(())
-}
-
 pub async fn token(State(state): State<Shared>, req: axum::extract::Request) -> Response {
     let (headers, ip, body) = match read(req).await {
         Ok(r) => r,
@@ -451,46 +287,78 @@ async fn authenticated_client(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(HashMap<String, String>, Arc<CredentialRecord>), OAuthError> {
-    let oauth = &state.limits;
     form_content_type(headers)?;
     let params = form(body)?;
     let auth = client_auth(headers, &params)?;
     let claimed = auth.claimed_id().map(str::to_owned);
-    if let Some(limited) = rate_limited(oauth, claimed.as_deref(), ip) {
+    if let Some(limited) = rate_limited(&state.limits, claimed.as_deref(), ip) {
         return Err(limited);
     }
-    let token_endpoint = format!("{}{TOKEN_PATH}", state.settings.issuer);
-    match authenticate(state, &auth, &token_endpoint) {
-        Ok(cred) => Ok((params, cred)),
-        Err(reason @ (REPLAY_CACHE_FULL | REPLAY_SHARE_USED)) => {
-            // The assertion was good; it just cannot be remembered yet. Refusing it is the
-            // fail-closed choice (forgetting another would reopen a replay window).
-            let known = claimed
-                .as_deref()
-                .and_then(|c| state.repo.live.credential(c));
-            audit_refusal(state, claimed.as_deref(), ip, reason, known.as_deref()).await;
-            let retry_after = state.assertions.retry_after(state.now().as_second());
-            Err(OAuthError {
-                retry_after: Some(retry_after),
-                ..if reason == REPLAY_SHARE_USED {
-                    OAuthError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "slow_down",
-                        "too many client assertions in use; reuse tokens until they expire",
-                    )
-                } else {
-                    OAuthError::server("too many client assertions in use; retry later")
-                }
-            })
+    let tokens = state.tokens();
+    let refusal = match tokens.authenticate(&auth) {
+        Ok(cred) => return Ok((params, cred)),
+        Err(refusal) => refusal,
+    };
+    let known = claimed
+        .as_deref()
+        .and_then(|c| state.repo.live.credential(c));
+    tokens
+        .audit_refusal(
+            claimed.as_deref(),
+            Some(ip),
+            refusal.as_str(),
+            known.as_deref(),
+        )
+        .await;
+    if refusal.is_failure() {
+        count_failure(&state.limits, claimed.as_deref(), ip);
+        return Err(OAuthError::invalid_client(auth.basic()));
+    }
+    // The assertion was good; it just cannot be remembered yet. Refusing it is the fail-closed
+    // choice (forgetting another would reopen a replay window).
+    let retry_after = state.assertions.retry_after(state.now().as_second());
+    Err(OAuthError {
+        retry_after: Some(retry_after),
+        ..if refusal == ClientRefusal::ReplayShareUsed {
+            OAuthError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "slow_down",
+                "too many client assertions in use; reuse tokens until they expire",
+            )
+        } else {
+            OAuthError::server("too many client assertions in use; retry later")
         }
-        Err(reason) => {
-            count_failure(oauth, claimed.as_deref(), ip);
-            let known = claimed
-                .as_deref()
-                .and_then(|c| state.repo.live.credential(c));
-            audit_refusal(state, claimed.as_deref(), ip, reason, known.as_deref()).await;
-            Err(OAuthError::invalid_client(auth.basic()))
+    })
+}
+
+/// An issuance refusal as RFC 6749 §5.2 (and RFC 8707, RFC 9449) describe it.
+fn refusal_error(refusal: &IssueRefusal) -> OAuthError {
+    let bad = |code, d: String| OAuthError::new(StatusCode::BAD_REQUEST, code, d);
+    match refusal {
+        IssueRefusal::GrantTypeMissing => OAuthError::invalid_request("grant_type is required"),
+        IssueRefusal::UnsupportedGrantType => bad(
+            "unsupported_grant_type",
+            "only client_credentials is supported".into(),
+        ),
+        IssueRefusal::Grant(reason) => {
+            OAuthError::unauthorized_client(format!("no token can be issued: {}", reason.as_str()))
         }
+        IssueRefusal::ApiGone => OAuthError::unauthorized_client("the grant's API is gone"),
+        IssueRefusal::InvalidTarget(key) => {
+            bad("invalid_target", format!("{key} is not this client's API"))
+        }
+        IssueRefusal::InvalidScope { empty: true } => bad("invalid_scope", "scope is empty".into()),
+        IssueRefusal::InvalidScope { empty: false } => {
+            bad("invalid_scope", "scope is not within the grant".into())
+        }
+        IssueRefusal::DpopInvalid { missing: true } => bad(
+            "invalid_dpop_proof",
+            "this grant requires a DPoP proof".into(),
+        ),
+        IssueRefusal::DpopInvalid { missing: false } => bad(
+            "invalid_dpop_proof",
+            "the DPoP proof is invalid or replayed".into(),
+        ),
     }
 }
 
@@ -501,212 +369,25 @@ async fn issue(
     body: &[u8],
 ) -> Result<Response, OAuthError> {
     let (params, cred) = authenticated_client(state, ip, headers, body).await?;
-    let token_endpoint = format!("{}{TOKEN_PATH}", state.settings.issuer);
-    let client_id = cred.credential.client_id.clone();
-    let refuse = |reason: &'static str, err: OAuthError| {
-        let cred = cred.clone();
-        let client_id = client_id.clone();
-        async move {
-            audit_refusal(state, Some(&client_id), ip, reason, Some(&cred)).await;
-            err
-        }
+    let param = |k: &str| params.get(k).map(String::as_str);
+    let request = TokenRequest {
+        grant_type: param("grant_type"),
+        resource: param("resource"),
+        audience: param("audience"),
+        scope: param("scope"),
+        dpop: headers.get("dpop").map(|v| v.to_str().unwrap_or("")),
+        source: Some(ip),
     };
-
-    match params.get("grant_type").map(String::as_str) {
-        Some("client_credentials") => {}
-        Some(_) => {
-            return Err(refuse(
-                "unsupported_grant_type",
-                OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unsupported_grant_type",
-                    "only client_credentials is supported",
-                ),
-            )
-            .await);
-        }
-        None => {
-            return Err(refuse(
-                "invalid_request",
-                OAuthError::invalid_request("grant_type is required"),
-            )
-            .await);
-        }
-    }
-    let now = state.now();
-    let grant = state.repo.live.grant(cred.credential.grant.as_str());
-    let Some(grant) = grant else {
-        return Err(refuse(
-            "grant_inactive",
-            OAuthError::unauthorized_client("the credential's grant is not active"),
-        )
-        .await);
+    let issued = match state.tokens().issue(&cred, request).await {
+        Ok(t) => t,
+        Err(IssueError::Refused(r)) => return Err(refusal_error(&r)),
+        Err(IssueError::Unavailable(why)) => return Err(OAuthError::server(why)),
     };
-    let partner = state.repo.live.partner(grant.partner.as_str());
-    if let Err(reason) = grant_is_usable(&grant, partner.as_deref(), now) {
-        return Err(refuse(
-            reason,
-            OAuthError::unauthorized_client(format!("no token can be issued: {reason}")),
-        )
-        .await);
-    }
-    let Some(api) = state.repo.live.api(grant.api.as_str()) else {
-        return Err(refuse(
-            "grant_inactive",
-            OAuthError::unauthorized_client("the grant's API is gone"),
-        )
-        .await);
-    };
-    // The API is named by resource (RFC 8707) or audience; both absent means the grant's API.
-    for key in ["resource", "audience"] {
-        if let Some(v) = params.get(key)
-            && v != api.audience.as_str()
-        {
-            return Err(refuse(
-                "invalid_target",
-                OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_target",
-                    format!("{key} is not this client's API"),
-                ),
-            )
-            .await);
-        }
-    }
-    let scopes = match params.get("scope") {
-        None => grant.scopes.clone(),
-        Some(s) => {
-            let mut out: Vec<Scope> = Vec::new();
-            for word in s.split(' ').filter(|w| !w.is_empty()) {
-                match Scope::parse(word) {
-                    Ok(sc) if grant.scopes.contains(&sc) => {
-                        if !out.contains(&sc) {
-                            out.push(sc);
-                        }
-                    }
-                    _ => {
-                        return Err(refuse(
-                            "invalid_scope",
-                            OAuthError::new(
-                                StatusCode::BAD_REQUEST,
-                                "invalid_scope",
-                                "scope is not within the grant",
-                            ),
-                        )
-                        .await);
-                    }
-                }
-            }
-            if out.is_empty() {
-                return Err(refuse(
-                    "invalid_scope",
-                    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "scope is empty"),
-                )
-                .await);
-            }
-            out
-        }
-    };
-
-    // DPoP: required by the grant, or offered by the client.
-    let proof = headers.get("dpop").map(|v| v.to_str().unwrap_or(""));
-    let jkt = match proof {
-        Some(p) => match charter_auth::dpop::verify_proof(
-            p,
-            "POST",
-            &token_endpoint,
-            now.as_second(),
-            DPOP_MAX_AGE_SECONDS,
-            None,
-        ) {
-            Ok(proof)
-                if state.replay.first_use(
-                    &format!("dpop:{}", proof.jti),
-                    now.as_second() + DPOP_MAX_AGE_SECONDS + 10,
-                    now.as_second(),
-                ) =>
-            {
-                Some(proof.jkt)
-            }
-            _ => {
-                return Err(refuse(
-                    "dpop_invalid",
-                    OAuthError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_dpop_proof",
-                        "the DPoP proof is invalid or replayed",
-                    ),
-                )
-                .await);
-            }
-        },
-        None if grant.require_dpop => {
-            return Err(refuse(
-                "dpop_invalid",
-                OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_dpop_proof",
-                    "this grant requires a DPoP proof",
-                ),
-            )
-            .await);
-        }
-        None => None,
-    };
-
-    let keys = state
-        .keys
-        .current()
-        .map_err(|_| OAuthError::server("no signing key"))?;
-    let ttl = i64::from(
-        grant
-            .token_ttl_seconds
-            .min(charter_core::grant::MAX_TOKEN_TTL_SECONDS),
-    );
-    let iat = now.as_second();
-    let exp = (iat + ttl).min(grant.expires_at.as_second());
-    let claims = AccessClaims {
-        iss: state.settings.issuer.clone(),
-        sub: client_id.clone(),
-        aud: api.audience.to_string(),
-        client_id: client_id.clone(),
-        scope: scopes
-            .iter()
-            .map(Scope::as_str)
-            .collect::<Vec<_>>()
-            .join(" "),
-        jti: charter_auth::token::new_jti(),
-        iat,
-        nbf: iat,
-        exp,
-        grant: grant.id.to_string(),
-        epoch: grant.epoch,
-        cnf: jkt.clone().map(|jkt| Cnf { jkt }),
-    };
-    let access_token = charter_auth::token::mint(&keys.signing, &claims)
-        .map_err(|e| OAuthError::server(format!("signing failed: {e}")))?;
-    let details = issuance_details(&grant, &api, &cred, &claims, ip);
-    let rec = state.repo.record(
-        &client_id,
-        action::TOKEN_ISSUE,
-        grant.id.as_str(),
-        None,
-        details,
-    );
-    state
-        .repo
-        .write(charter_store::Unit {
-            ops: vec![],
-            audit: vec![rec],
-        })
-        .await
-        .map_err(|_| OAuthError::server("the audit log is unavailable; no token was issued"))?;
-    metrics::counter!("charter_tokens_issued_total").increment(1);
     let body = json!({
-        "access_token": access_token,
-        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
-        "expires_in": exp - iat,
-        "scope": claims.scope,
+        "access_token": issued.access_token,
+        "token_type": issued.token_type,
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
     });
     let mut resp = (StatusCode::OK, Json(body)).into_response();
     resp.headers_mut()
@@ -714,60 +395,6 @@ async fn issue(
     resp.headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(resp)
-}
-
-fn issuance_details(
-    grant: &Grant,
-    api: &Api,
-    cred: &CredentialRecord,
-    claims: &AccessClaims,
-    ip: IpAddr,
-) -> Value {
-    let approvals: Vec<_> = grant
-        .approvals
-        .iter()
-        .map(|a| a.approver.to_string())
-        .collect();
-    let mut d = json!({
-        "partner": grant.partner,
-        "grant": grant.id,
-        "use_case": grant.use_case,
-        "approvals": approvals,
-        "api": api.id,
-        "credential": cred.credential.id,
-        "client_id": claims.client_id,
-        "jti": claims.jti,
-        "scope": claims.scope,
-        "exp": claims.exp,
-        "epoch": claims.epoch,
-        "source": ip.to_string(),
-    });
-    if let Some(cnf) = &claims.cnf {
-        d["dpop_jkt"] = json!(cnf.jkt);
-    }
-    if let Some(e) = &grant.emergency {
-        d["emergency"] = json!(e.incident);
-    }
-    d
-}
-
-/// Verifies a token's signature (once per token; cached) and returns its claims.
-pub fn verified_claims(state: &AppState, token: &str) -> Result<Arc<AccessClaims>, Reason> {
-    charter_gateway::tokens::verified_claims(&state.repo.live, &state.verified, token, state.now())
-}
-
-/// Token-level decision for a raw token (introspection; offboarding canaries).
-pub fn check_raw_token(
-    state: &AppState,
-    token: &str,
-) -> Result<charter_gateway::tokens::Judged, Reason> {
-    charter_gateway::tokens::check_raw_token(
-        &state.repo.live,
-        &state.verified,
-        &state.settings.issuer,
-        token,
-        state.now(),
-    )
 }
 
 /// RFC 7662. Callers authenticate as a principal with role `gateway`.
@@ -788,7 +415,7 @@ pub async fn introspect(
         return OAuthError::invalid_request("token is required").into_response();
     };
     metrics::counter!("charter_introspections_total").increment(1);
-    let reply = match check_raw_token(&state, token) {
+    let reply = match state.tokens().check_raw_token(token) {
         Ok(judged) => {
             let c = judged.claims.clone();
             let grant = judged.grant.as_deref();
@@ -849,7 +476,7 @@ async fn revoke_inner(
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("token is required"));
     };
-    let Ok(claims) = verified_claims(state, token) else {
+    let Ok(claims) = state.tokens().verified_claims(token) else {
         return Ok(());
     };
     if claims.client_id != cred.credential.client_id {

@@ -10,6 +10,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::keyring::KeyRing;
 use crate::limits::Limits;
 use crate::repo::Repo;
+use crate::services::issuance::Tokens;
 
 /// Settings the admin API enforces.
 #[derive(Debug, Clone)]
@@ -58,5 +59,17 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     pub fn now(&self) -> Timestamp {
         self.repo.now()
+    }
+
+    /// Token issuance and token checks over this node's keys and caches.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens {
+            repo: &self.repo,
+            keys: &self.keys,
+            assertions: &self.assertions,
+            dpop_replay: &self.replay,
+            verified: &self.verified,
+            issuer: &self.settings.issuer,
+        }
     }
 }

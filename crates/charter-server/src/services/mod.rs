@@ -5,4 +5,6 @@
 
 pub mod credentials;
 pub mod grants;
+pub mod issuance;
+pub mod offboarding;
 pub mod reviews;
