@@ -9,8 +9,11 @@
 use std::sync::{Arc, Mutex};
 
 use charter_core::Clock;
+use charter_evidence::StoredRecord;
 use charter_gateway::Live;
-use charter_store::{AuditRecord, AuditWriter, ListFilter, Op, Record, Store, Unit, Versioned};
+use charter_store::{
+    AuditQuery, AuditRecord, AuditWriter, ListFilter, Op, Record, Store, Unit, Versioned,
+};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -19,6 +22,8 @@ use crate::error::{ApiError, ApiResult};
 
 /// Rows fetched per page by [`Repo::list_all`].
 pub const PAGE: usize = 500;
+/// Audit records fetched per page by [`Repo::audit_all`].
+pub const AUDIT_PAGE: u32 = 1000;
 
 pub struct Repo {
     pub store: Arc<dyn Store>,
@@ -115,6 +120,28 @@ impl Repo {
             match page.last() {
                 Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
                 _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every audit record that matches `query` from `query.after` on, oldest first, read a
+    /// page at a time (`query.limit` is the page size; 0 means the default).
+    pub async fn audit_all(&self, mut query: AuditQuery) -> ApiResult<Vec<StoredRecord>> {
+        query.newest_first = false;
+        query.before = 0;
+        if query.limit == 0 {
+            query.limit = AUDIT_PAGE;
+        }
+        let mut out = Vec::new();
+        loop {
+            let page = self.store.audit_query(&query).await?;
+            let full = page.len() == query.limit as usize;
+            let Some(last) = page.last() else { break };
+            query.after = last.seq;
+            out.extend(page);
+            if !full {
+                break;
             }
         }
         Ok(out)

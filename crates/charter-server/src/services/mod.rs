@@ -4,6 +4,7 @@
 //! the console both call these functions: parse → authorise → call a service → render.
 
 pub mod credentials;
+pub mod evidence;
 pub mod grants;
 pub mod issuance;
 pub mod offboarding;

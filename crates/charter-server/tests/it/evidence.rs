@@ -117,3 +117,36 @@ both_backends! {
         assert_eq!(app.get(&format!("/v1/partners/{}/evidence", w.direct), &w.bob.1).await.0, StatusCode::NOT_FOUND);
     }
 }
+
+both_backends! {
+    // Evidence assembly reads every page: a grant with more credentials than one page of the
+    // store (and than the old fixed limit of 1,000) still cites every one of them.
+    async fn a_bundle_lists_every_credential_past_the_page_size(app: TestApp) {
+        let w = World::new(&app).await;
+        let grant = w.active_grant(&app).await;
+        let steward = charter_core::PrincipalId::parse(&w.steward.0).expect("steward id");
+        let count = 1_001;
+        for _ in 0..count {
+            charter_server::services::credentials::issue(
+                &app.state.repo,
+                &app.state.keys,
+                &steward,
+                &grant,
+                charter_server::services::credentials::Request {
+                    kind: charter_core::CredentialKind::ClientSecret,
+                    public_jwk: None,
+                    max_age_days: None,
+                },
+                90,
+            )
+            .await
+            .expect("issue");
+        }
+        let (s, bundle) = app
+            .get(&format!("/v1/grants/{grant}/evidence"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let credentials = kinds(&bundle).iter().filter(|k| *k == "credential").count();
+        assert_eq!(credentials, count);
+    }
+}
