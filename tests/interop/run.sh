@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Interoperability test: starts `charter serve` (SQLite, temp dir, free loopback ports) and
-# drives its OAuth endpoints with independent implementations — authlib (client), PyJWT
-# (token verification against the JWKS), requests (introspection) — see test_oauth.py.
+# drives its OAuth endpoints and gateway with independent implementations:
+# - Python (test_oauth.py): authlib (client), PyJWT (token verification against the JWKS),
+#   requests (introspection);
+# - Node (openid_client.mjs): openid-client 6 with its stock defaults — private_key_jwt and
+#   DPoP with Ed25519 and P-256 keys, a DPoP-bound token used at the gateway, revocation —
+#   and jose (token verification against the JWKS).
 #
 # Env: CHARTER_BIN (default target/debug/charter, built if missing),
 #      CHARTER_INTEROP_VENV (default target/interop-venv; created and reused),
+#      CHARTER_INTEROP_NODE (default target/interop-node; `npm ci` from package-lock.json,
+#      reused while the lock file is unchanged),
 #      CHARTER_INTEROP_KEEP=1 keeps the data dir and server log.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +32,31 @@ if ! cmp -s "$reqs" "$stamp"; then
     cp "$reqs" "$stamp"
 fi
 py="$venv/bin/python"
+
+# Node: openid-client and jose, exactly as pinned by package-lock.json, installed outside the
+# source tree. Node 20+ and npm are expected; Debian's packages are installed if missing.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "interop: installing Debian's nodejs and npm"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq nodejs npm >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+    echo "interop: node $(node --version) is too old (openid-client 6 needs 20 or later)"
+    exit 1
+fi
+node_dir="${CHARTER_INTEROP_NODE:-$target_dir/interop-node}"
+mkdir -p "$node_dir"
+if ! cmp -s "$here/package-lock.json" "$node_dir/package-lock.json" \
+        || ! cmp -s "$here/package.json" "$node_dir/package.json" \
+        || [ ! -d "$node_dir/node_modules/openid-client" ]; then
+    echo "interop: npm ci (openid-client, jose) in $node_dir"
+    cp "$here/package.json" "$here/package-lock.json" "$node_dir/"
+    (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+# The script runs from the install dir so that its imports resolve to those node_modules.
+cp "$here/openid_client.mjs" "$node_dir/"
 
 if [ -n "${CHARTER_BIN:-}" ]; then
     bin="$CHARTER_BIN"
@@ -99,4 +130,8 @@ if [ "$ready" != 1 ]; then
 fi
 echo "interop: charter serve up at $base (pid $pid, $bin)"
 
-"$py" "$here/test_oauth.py" --base "$base" --admin-token "$admin_token"
+rc=0
+"$py" "$here/test_oauth.py" --base "$base" --admin-token "$admin_token" || rc=1
+node "$node_dir/openid_client.mjs" --base "$base" --gateway "http://127.0.0.1:$gw_port" \
+    --admin-token "$admin_token" || rc=1
+exit "$rc"

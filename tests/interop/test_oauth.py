@@ -7,7 +7,8 @@
 - PyJWT verifies every access token against Charter's JWKS (RFC 9068 profile);
 - plain requests calls introspection (RFC 7662) as a gateway principal.
 
-Every endpoint is taken from RFC 8414 discovery. The server must already be running:
+Every endpoint is taken from RFC 8414 discovery. openid_client.mjs drives the same server
+with openid-client (Node) as a second, independent client. The server must already be running:
 tests/interop/run.sh starts it. Usage:
 
     test_oauth.py --base http://127.0.0.1:PORT --admin-token TOKEN
@@ -29,8 +30,9 @@ import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc.jwk import ECKey, OKPKey
 
 AUDIENCE = "https://api.example.com/orders"
@@ -167,30 +169,40 @@ class World:
                                  serialization.NoEncryption())
         return c["client_id"], OKPKey.import_key(pem)
 
-    def p256_client(self):
+    def p256_credential(self):
+        """A private_key_jwt credential for a new P-256 key: (client_id, cryptography key)."""
         priv = ec.generate_private_key(ec.SECP256R1())
         nums = priv.public_key().public_numbers()
         jwk = {"kty": "EC", "crv": "P-256",
                "x": b64url(nums.x.to_bytes(32, "big")), "y": b64url(nums.y.to_bytes(32, "big"))}
         c = self.credential({"kind": "private_key_jwt", "public_jwk": jwk})
+        return c["client_id"], priv
+
+    def p256_client(self):
+        cid, priv = self.p256_credential()
         pem = priv.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
-        return c["client_id"], ECKey.import_key(pem)
+        return cid, ECKey.import_key(pem)
 
 
 # --------------------------------------------------------------------------------------
 # the checks
 # --------------------------------------------------------------------------------------
 
-class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
-    """authlib's PrivateKeyJWT with a 60 s assertion lifetime instead of authlib's fixed 3600 s
-    (PrivateKeyJWT exposes no lifetime setting; sign_jwt_bearer_assertion takes expires_in)."""
+class RecordingPrivateKeyJWT(PrivateKeyJWT):
+    """authlib's stock PrivateKeyJWT, unchanged (its fixed 3600 s assertion lifetime, the alg
+    it is given); it only keeps the last assertion it signed so checks can report on it."""
+
+    last = None
 
     def sign(self, auth, token_endpoint):
-        from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign
-        return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id,
-                                    token_endpoint=token_endpoint, claims=None,
-                                    header=self.headers, alg=self.alg, expires_in=60)
+        self.last = super().sign(auth, token_endpoint)
+        return self.last
+
+    def last_header_and_claims(self):
+        assert self.last, "no assertion was signed"
+        text = self.last.decode() if isinstance(self.last, bytes) else self.last
+        return jwt.get_unverified_header(text), jwt.decode(text, options={"verify_signature": False})
 
 
 class Interop:
@@ -313,7 +325,7 @@ class Interop:
 
     def private_key_jwt_ed25519(self):
         cid, key = self.world.ed25519_client()
-        auth = ShortLivedPrivateKeyJWT(self.meta["token_endpoint"], alg="EdDSA")
+        auth = RecordingPrivateKeyJWT(self.meta["token_endpoint"], alg="EdDSA")
         sess = self.session(cid, key, auth)
         tok = self.fetch(sess)
         self.expect_token(tok, " ".join(GRANT_SCOPES))
@@ -326,7 +338,7 @@ class Interop:
 
     def private_key_jwt_es256(self):
         cid, key = self.world.p256_client()
-        auth = ShortLivedPrivateKeyJWT(self.meta["token_endpoint"], alg="ES256")
+        auth = RecordingPrivateKeyJWT(self.meta["token_endpoint"], alg="ES256")
         sess = self.session(cid, key, auth)
         tok = self.fetch(sess)
         self.expect_token(tok, " ".join(GRANT_SCOPES))
@@ -334,38 +346,71 @@ class Interop:
 
     def private_key_jwt_authlib_default_lifetime(self):
         """authlib's stock PrivateKeyJWT signs assertions with exp = iat + 3600 s; Charter
-        accepts at most 300 s (+5 s leeway). Reported as a known interop gap, not a failure."""
+        accepts assertions up to one hour ahead."""
         cid, key = self.world.ed25519_client()
-        sess = self.session(cid, key, PrivateKeyJWT(self.meta["token_endpoint"], alg="EdDSA"))
-        try:
-            self.fetch(sess)
-        except OAuthError as e:
-            self.r.note("XFAIL authlib's stock PrivateKeyJWT (assertion exp = iat + 3600 s) is "
-                        f"refused: {e.error}: {e.description} (Charter caps assertion exp at "
-                        "now + 300 s; the checks above use a 60 s assertion)")
-        else:
-            self.r.note("authlib's stock PrivateKeyJWT (1 h assertion) is accepted")
+        auth = RecordingPrivateKeyJWT(self.meta["token_endpoint"], alg="EdDSA")
+        sess = self.session(cid, key, auth)
+        tok = self.fetch(sess)
+        self.expect_token(tok, " ".join(GRANT_SCOPES))
+        _, claims = auth.last_header_and_claims()
+        expect_equal(claims["exp"] - claims["iat"], 3600, "authlib's assertion lifetime")
+        self.tokens.append(("private_key_jwt EdDSA, 1 h assertion", cid, tok))
 
-    def probe_rfc9864_ed25519_alg(self):
-        """RFC 9864 deprecates "EdDSA" for the fully-specified "Ed25519" (joserfc warns on
-        EdDSA). Informational: notes whether Charter accepts an assertion with alg Ed25519."""
+    def private_key_jwt_rfc9864_ed25519_alg(self):
+        """RFC 9864's fully-specified name "Ed25519" (joserfc's preferred name) is accepted for
+        an Ed25519 key, as is the older "EdDSA"; the metadata lists both."""
+        for k in ("token_endpoint_auth_signing_alg_values_supported",
+                  "revocation_endpoint_auth_signing_alg_values_supported"):
+            expect_equal(self.meta.get(k), ["EdDSA", "Ed25519", "ES256"], k)
         cid, key = self.world.ed25519_client()
-        sess = self.session(cid, key, ShortLivedPrivateKeyJWT(self.meta["token_endpoint"],
-                                                              alg="Ed25519"))
-        try:
-            self.fetch(sess)
-        except OAuthError as e:
-            self.r.note(f"XFAIL a client assertion with alg \"Ed25519\" (RFC 9864) is refused: "
-                        f"{e.error}; Charter accepts only \"EdDSA\" for Ed25519 keys and "
-                        "its metadata lists only EdDSA and ES256")
-        else:
-            self.r.note("a client assertion with alg \"Ed25519\" (RFC 9864) is accepted")
+        auth = RecordingPrivateKeyJWT(self.meta["token_endpoint"], alg="Ed25519")
+        sess = self.session(cid, key, auth)
+        tok = self.fetch(sess)
+        self.expect_token(tok, " ".join(GRANT_SCOPES))
+        header, _ = auth.last_header_and_claims()
+        expect_equal(header.get("alg"), "Ed25519", "assertion alg")
+        self.tokens.append(("private_key_jwt Ed25519", cid, tok))
+        # Revocation authenticates the same way.
+        r = sess.revoke_token(self.meta["revocation_endpoint"], tok["access_token"],
+                              timeout=HTTP_TIMEOUT)
+        expect_equal(r.status_code, 200, f"revocation status ({r.text[:200]})")
+        self.tokens.pop()
+        expect_equal(self.introspect(tok["access_token"]), {"active": False},
+                     "introspection after revocation")
+
+    def private_key_jwt_ed25519_name_with_p256_key(self):
+        """The Ed25519 name is pinned to Ed25519 keys: a P-256 client's assertion (a valid
+        ES256 signature) whose header says alg "Ed25519" is refused; under "ES256" it works."""
+        cid, priv = self.world.p256_credential()
+
+        def assertion(alg, jti):
+            now = int(time.time())
+            claims = {"iss": cid, "sub": cid, "aud": self.meta["token_endpoint"], "iat": now,
+                      "exp": now + 60, "jti": jti}
+            signing_input = (b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode()) + "." +
+                             b64url(json.dumps(claims).encode()))
+            r, s = decode_dss_signature(priv.sign(signing_input.encode(),
+                                                  ec.ECDSA(hashes.SHA256())))
+            return signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+        def token(a):
+            return requests.post(self.meta["token_endpoint"], data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": a,
+            }, timeout=HTTP_TIMEOUT)
+
+        r = token(assertion("Ed25519", "p256-as-ed25519"))
+        expect_equal((r.status_code, r.json().get("error")), (401, "invalid_client"),
+                     "alg Ed25519 on a P-256 key")
+        r = token(assertion("ES256", "p256-as-es256"))
+        expect_equal(r.status_code, 200, f"alg ES256 on the same key ({r.text[:200]})")
 
     def probe_assertion_aud_revocation_endpoint(self):
         """authlib's PrivateKeyJWT() without a token_endpoint argument sets the assertion's
         aud to the URL it posts to: the revocation endpoint when revoking. Informational."""
         cid, key = self.world.ed25519_client()
-        sess = self.session(cid, key, ShortLivedPrivateKeyJWT(alg="EdDSA"))
+        sess = self.session(cid, key, RecordingPrivateKeyJWT(alg="EdDSA"))
         tok = self.fetch(sess)  # aud = token endpoint URL: must work
         self.expect_token(tok, " ".join(GRANT_SCOPES))
         r = sess.revoke_token(self.meta["revocation_endpoint"], tok["access_token"],
@@ -378,7 +423,7 @@ class Interop:
     def wrong_key(self):
         cid, _ = self.world.ed25519_client()
         other = OKPKey.generate_key("Ed25519")
-        sess = self.session(cid, other, ShortLivedPrivateKeyJWT(self.meta["token_endpoint"],
+        sess = self.session(cid, other, RecordingPrivateKeyJWT(self.meta["token_endpoint"],
                                                                 alg="EdDSA"))
         try:
             self.fetch(sess)
@@ -519,10 +564,12 @@ class Interop:
         r.check("authlib private_key_jwt, Ed25519 (EdDSA)", self.private_key_jwt_ed25519)
         r.check("authlib private_key_jwt, P-256 (ES256)", self.private_key_jwt_es256)
         r.check("authlib private_key_jwt, unregistered key -> invalid_client", self.wrong_key)
-        r.check("authlib private_key_jwt with authlib's default 1 h assertion",
+        r.check("authlib private_key_jwt with authlib's stock 1 h assertion",
                 self.private_key_jwt_authlib_default_lifetime)
-        r.check("probe: private_key_jwt with alg Ed25519 (RFC 9864)",
-                self.probe_rfc9864_ed25519_alg)
+        r.check("authlib private_key_jwt with alg Ed25519 (RFC 9864), token and revocation",
+                self.private_key_jwt_rfc9864_ed25519_alg)
+        r.check("private_key_jwt: alg Ed25519 with a P-256 key -> invalid_client",
+                self.private_key_jwt_ed25519_name_with_p256_key)
         r.check("private_key_jwt revocation, assertion aud = revocation endpoint",
                 self.probe_assertion_aud_revocation_endpoint)
         r.check("PyJWT verifies every access token against the JWKS", self.pyjwt_verify_all)

@@ -105,10 +105,6 @@ impl ReplayCache {
         }
     }
 
-    pub fn limits(&self) -> ReplayLimits {
-        self.limits
-    }
-
     /// Records `key` as used until `until` (exclusive, unix seconds); false if it was
     /// already used, or if it cannot be remembered (full: refused rather than forgotten).
     pub fn first_use(&self, key: &str, until: i64, now: i64) -> bool {
