@@ -87,7 +87,7 @@ async fn load_visible(
     caller: &Caller,
     id: &str,
 ) -> ApiResult<Versioned<CredentialRecord>> {
-    let vis = Visibility::of(caller)?;
+    let vis = Visibility::of(&caller.principal)?;
     let rec = state
         .repo
         .load::<CredentialRecord>(id, "credential")
@@ -111,7 +111,7 @@ pub async fn list_for_grant(
     Path(id): Path<String>,
     Params(page): Params<Page>,
 ) -> ApiResult<Json<ListReply<Credential>>> {
-    let vis = Visibility::of(&caller)?;
+    let vis = Visibility::of(&caller.principal)?;
     let grant = state.repo.load::<Grant>(&id, "grant").await?.value;
     if !vis.sees(&state.repo, &grant).await? {
         return Err(ApiError::not_found("grant"));

@@ -43,7 +43,7 @@ pub async fn for_grant(
     Path(id): Path<String>,
     Params(p): Params<EvidenceParams>,
 ) -> ApiResult<Response> {
-    let vis = Visibility::of(&caller)?;
+    let vis = Visibility::of(&caller.principal)?;
     let grant = vis.load(&state.repo, &id).await?;
     let key = state.keys.evidence()?;
     let bundle = evidence::for_grant(&state.repo, &key, &state.settings.issuer, &grant).await?;
@@ -59,7 +59,7 @@ pub async fn for_partner(
     Path(id): Path<String>,
     Params(p): Params<EvidenceParams>,
 ) -> ApiResult<Response> {
-    let vis = Visibility::of(&caller)?;
+    let vis = Visibility::of(&caller.principal)?;
     let partner = state.repo.load::<Partner>(&id, "partner").await?.value;
     let key = state.keys.evidence()?;
     let bundle =

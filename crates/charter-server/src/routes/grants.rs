@@ -49,7 +49,7 @@ pub async fn list(
     caller: Caller,
     Params(q): Params<GrantQuery>,
 ) -> ApiResult<Json<ListReply<Grant>>> {
-    let vis = Visibility::of(&caller)?;
+    let vis = Visibility::of(&caller.principal)?;
     let filter = ListFilter {
         parent: q.partner,
         status: q.status.map(|s| s.as_str().to_owned()),
@@ -81,7 +81,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Grant>> {
-    let vis = Visibility::of(&caller)?;
+    let vis = Visibility::of(&caller.principal)?;
     Ok(Json(vis.load(&state.repo, &id).await?))
 }
 

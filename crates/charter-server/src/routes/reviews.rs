@@ -72,7 +72,7 @@ pub async fn list(
     caller: Caller,
     Params(q): Params<ReviewQuery>,
 ) -> ApiResult<Json<ListReply<Review>>> {
-    let mut readers = Readers::of(&caller)?;
+    let mut readers = Readers::of(&caller.principal)?;
     let filter = ListFilter {
         parent: None,
         status: q.status.map(|s| s.as_str().to_owned()),
@@ -106,7 +106,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Review>> {
-    let mut readers = Readers::of(&caller)?;
+    let mut readers = Readers::of(&caller.principal)?;
     Ok(Json(reviews::get(&state.repo, &mut readers, &id).await?))
 }
 

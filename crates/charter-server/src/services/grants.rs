@@ -4,12 +4,13 @@
 //! The admin API and the console call these functions; neither holds a copy of the workflow.
 
 use charter_core::grant::{ApprovalInput, GrantRequest};
-use charter_core::{Api, ApprovalDecision, Grant, GrantId, Name, Partner, PrincipalId, Role};
+use charter_core::{
+    Api, ApprovalDecision, Grant, GrantId, Name, Partner, Principal, PrincipalId, Role,
+};
 use charter_evidence::action;
 use charter_store::{Kind, Record, Versioned};
 use serde_json::json;
 
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::repo::Repo;
 
@@ -154,6 +155,19 @@ pub async fn lifecycle(
     Ok(grant)
 }
 
+/// Whether `principal` reads everything (admins, auditors, stewards); refused (403) unless it
+/// holds some reading role (an API owner or an approver reads what concerns it).
+pub fn reads_all(principal: &Principal) -> ApiResult<bool> {
+    let has = |r| principal.has_role(r);
+    if has(Role::Admin) || has(Role::Auditor) || has(Role::Steward) {
+        Ok(true)
+    } else if has(Role::ApiOwner) || has(Role::Approver) {
+        Ok(false)
+    } else {
+        Err(ApiError::Forbidden("this call needs another role".into()))
+    }
+}
+
 /// Who may see a grant: readers of everything, the owner of its API, an owner of its partner.
 pub struct Visibility {
     all: bool,
@@ -163,14 +177,13 @@ pub struct Visibility {
 }
 
 impl Visibility {
-    /// The caller's reading rights; callers without a reading role are refused (403).
-    pub fn of(caller: &Caller) -> ApiResult<Self> {
-        caller.require(&[Role::Auditor, Role::Steward, Role::ApiOwner, Role::Approver])?;
+    /// A principal's reading rights; one without a reading role is refused (403).
+    pub fn of(principal: &Principal) -> ApiResult<Self> {
         Ok(Self {
-            all: caller.reads_all(),
-            api_owner: caller.is(Role::ApiOwner),
-            approver: caller.is(Role::Approver),
-            me: caller.principal.id.clone(),
+            all: reads_all(principal)?,
+            api_owner: principal.has_role(Role::ApiOwner),
+            approver: principal.has_role(Role::Approver),
+            me: principal.id.clone(),
         })
     }
 

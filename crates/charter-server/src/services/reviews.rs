@@ -10,12 +10,11 @@ use std::collections::HashMap;
 use charter_core::review::{
     Attest, Review, ReviewItem, ReviewKind, ReviewSubject, UsageTally, under_review,
 };
-use charter_core::{Api, ApiId, Grant, Partner, PartnerId, PrincipalId, Role};
+use charter_core::{Api, ApiId, Grant, Partner, PartnerId, Principal, PrincipalId, Role};
 use charter_evidence::action;
 use charter_store::{Kind, ListFilter, Op, Record, Unit, Versioned};
 use serde_json::json;
 
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::repo::{Repo, diff, to_value};
 use crate::usage;
@@ -181,13 +180,12 @@ pub struct Readers {
 }
 
 impl Readers {
-    pub fn of(caller: &Caller) -> ApiResult<Self> {
-        caller.require(&[Role::Auditor, Role::Steward, Role::ApiOwner, Role::Approver])?;
+    pub fn of(principal: &Principal) -> ApiResult<Self> {
         Ok(Self {
-            all: caller.reads_all(),
-            approver: caller.is(Role::Approver),
-            api_owner: caller.is(Role::ApiOwner),
-            me: caller.principal.id.clone(),
+            all: super::grants::reads_all(principal)?,
+            approver: principal.has_role(Role::Approver),
+            api_owner: principal.has_role(Role::ApiOwner),
+            me: principal.id.clone(),
             partners: HashMap::new(),
             apis: HashMap::new(),
         })

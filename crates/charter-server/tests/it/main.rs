@@ -6,6 +6,7 @@ mod harness;
 
 mod admin_auth;
 mod apis_partners;
+mod architecture;
 mod audit_chain;
 mod bad_input;
 mod compliance;
