@@ -105,6 +105,15 @@ impl Repo {
         }
     }
 
+    /// An object a request refers to (an owner, a partner, an API): one that does not exist
+    /// makes the request invalid (422), unlike an unknown id in the path (404).
+    pub async fn referenced<T: Record>(&self, id: &str, what: &str) -> ApiResult<T> {
+        match self.store.get(T::KIND, id).await? {
+            Some(doc) => Ok(Versioned::<T>::from_doc(&doc)?.value),
+            None => Err(ApiError::Invalid(format!("{what} {id} does not exist"))),
+        }
+    }
+
     /// Every object of `T`'s kind that passes the filter, read a page at a time.
     pub async fn list_all<T: Record>(&self, filter: ListFilter) -> ApiResult<Vec<Versioned<T>>> {
         let mut out = Vec::new();

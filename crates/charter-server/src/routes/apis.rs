@@ -8,7 +8,7 @@ use charter_core::{
     Api, ApiId, ApiName, Audience, Operation, Principal, PrincipalId, Role, UpstreamUrl,
 };
 use charter_evidence::action;
-use charter_store::{Kind, ListFilter};
+use charter_store::ListFilter;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -67,17 +67,7 @@ async fn check_owner(
             "an API owner publishes APIs in their own name".into(),
         ));
     }
-    let Some(doc) = state
-        .repo
-        .store
-        .get(Kind::Principal, owner.as_str())
-        .await?
-    else {
-        return Err(ApiError::Invalid(format!(
-            "owner {owner} is not a principal"
-        )));
-    };
-    let p = charter_store::Versioned::<Principal>::from_doc(&doc)?.value;
+    let p: Principal = state.repo.referenced(owner.as_str(), "owner").await?;
     if p.disabled || !p.has_role(Role::ApiOwner) {
         return Err(ApiError::Invalid(format!(
             "owner {owner} is not an enabled api_owner"

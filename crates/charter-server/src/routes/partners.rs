@@ -8,7 +8,7 @@ use charter_core::{
     Name, Partner, PartnerId, PartnerKind, PartnerStatus, Principal, PrincipalId, Region, Role,
 };
 use charter_evidence::action;
-use charter_store::{Kind, ListFilter, Versioned};
+use charter_store::ListFilter;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -59,17 +59,7 @@ async fn check_owners(state: &AppState, owners: Vec<PrincipalId>) -> ApiResult<V
         if out.contains(&owner) {
             continue;
         }
-        let Some(doc) = state
-            .repo
-            .store
-            .get(Kind::Principal, owner.as_str())
-            .await?
-        else {
-            return Err(ApiError::Invalid(format!(
-                "owner {owner} is not a principal"
-            )));
-        };
-        let p = Versioned::<Principal>::from_doc(&doc)?.value;
+        let p: Principal = state.repo.referenced(owner.as_str(), "owner").await?;
         if p.disabled || !p.has_role(Role::Approver) {
             return Err(ApiError::Invalid(format!(
                 "owner {owner} is not an enabled approver"

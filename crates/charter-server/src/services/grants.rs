@@ -8,26 +8,17 @@ use charter_core::{
     Api, ApprovalDecision, Grant, GrantId, Name, Partner, Principal, PrincipalId, Role,
 };
 use charter_evidence::action;
-use charter_store::{Kind, Record, Versioned};
+use charter_store::{Kind, Versioned};
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::repo::Repo;
 
-/// An object a request refers to; one that does not exist makes the request invalid (422),
-/// not the route unknown (404).
-async fn referenced<T: Record>(repo: &Repo, id: &str, what: &str) -> ApiResult<T> {
-    match repo.store.get(T::KIND, id).await? {
-        Some(doc) => Ok(Versioned::<T>::from_doc(&doc)?.value),
-        None => Err(ApiError::Invalid(format!("{what} {id} does not exist"))),
-    }
-}
-
 /// Records a grant request by `requester`. A break-glass request is active at once and opens
 /// its mandatory post-incident review in the same unit.
 pub async fn request(repo: &Repo, requester: &PrincipalId, req: GrantRequest) -> ApiResult<Grant> {
-    let api: Api = referenced(repo, req.api.as_str(), "API").await?;
-    let partner: Partner = referenced(repo, req.partner.as_str(), "partner").await?;
+    let api: Api = repo.referenced(req.api.as_str(), "API").await?;
+    let partner: Partner = repo.referenced(req.partner.as_str(), "partner").await?;
     let (ms, rnd) = repo.id_seed();
     let grant = req.into_grant(
         GrantId::generate(ms, rnd),

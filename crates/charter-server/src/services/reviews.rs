@@ -12,19 +12,12 @@ use charter_core::review::{
 };
 use charter_core::{Api, ApiId, Grant, Partner, PartnerId, Principal, PrincipalId, Role};
 use charter_evidence::action;
-use charter_store::{Kind, ListFilter, Op, Record, Unit, Versioned};
+use charter_store::{Kind, ListFilter, Op, Unit, Versioned};
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::repo::{Repo, diff, to_value};
 use crate::usage;
-
-async fn referenced<T: Record>(repo: &Repo, id: &str, what: &str) -> ApiResult<T> {
-    match repo.store.get(T::KIND, id).await? {
-        Some(doc) => Ok(Versioned::<T>::from_doc(&doc)?.value),
-        None => Err(ApiError::Invalid(format!("{what} {id} does not exist"))),
-    }
-}
 
 /// Every grant a campaign over `subject` considers (all pages).
 async fn grants_of(repo: &Repo, subject: &ReviewSubject) -> ApiResult<Vec<Grant>> {
@@ -66,13 +59,13 @@ pub async fn start(repo: &Repo, actor: &PrincipalId, subject: ReviewSubject) -> 
     let now = repo.now();
     match &subject {
         ReviewSubject::Partner(p) => {
-            referenced::<Partner>(repo, p.as_str(), "partner").await?;
+            repo.referenced::<Partner>(p.as_str(), "partner").await?;
         }
         ReviewSubject::Api(a) => {
-            referenced::<Api>(repo, a.as_str(), "API").await?;
+            repo.referenced::<Api>(a.as_str(), "API").await?;
         }
         ReviewSubject::Grant(g) => {
-            referenced::<Grant>(repo, g.as_str(), "grant").await?;
+            repo.referenced::<Grant>(g.as_str(), "grant").await?;
         }
     }
     let grants = grants_of(repo, &subject).await?;
