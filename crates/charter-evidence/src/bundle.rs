@@ -15,7 +15,7 @@ use crate::action;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
+use aws_lc_rs::signature::{ED25519, ParsedPublicKey, UnparsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -445,13 +445,7 @@ pub fn verify_detached(value: &Value, jws: &str, keys: &[Value]) -> Result<Strin
 fn find_key(keys: &[Value], kid: &str) -> Result<Vec<u8>, BundleError> {
     let mut found: Option<&Map<String, Value>> = None;
     for (i, key) in keys.iter().enumerate() {
-        let key = key
-            .as_object()
-            .ok_or_else(|| BundleError::Keys(format!("key {} is not a JSON object", i + 1)))?;
-        let key_kid = key
-            .get("kid")
-            .and_then(Value::as_str)
-            .ok_or_else(|| BundleError::Keys(format!("key {} has no kid", i + 1)))?;
+        let (key_kid, key) = key_with_kid(i, key)?;
         if key_kid == kid {
             if found.is_some() {
                 return Err(BundleError::Keys(format!("kid {kid:?} appears twice")));
@@ -460,6 +454,43 @@ fn find_key(keys: &[Value], kid: &str) -> Result<Vec<u8>, BundleError> {
         }
     }
     let key = found.ok_or_else(|| sig_err(format!("no key in keys has kid {kid:?}")))?;
+    ed25519_public_key(kid, key)
+}
+
+/// Checks a whole list of evidence public keys as [`verify_detached`] reads each one: a JSON
+/// object with a `kid`, no `kid` twice, every key an Ed25519 public key. For a set of keys an
+/// auditor pins (a checkpoint's `--keys`), so a bad key file is refused before anything is
+/// verified with it.
+///
+/// # Errors
+///
+/// [`BundleError::Keys`] naming the first bad key.
+pub fn check_keys(keys: &[Value]) -> Result<(), BundleError> {
+    let mut seen = BTreeSet::new();
+    for (i, key) in keys.iter().enumerate() {
+        let (kid, key) = key_with_kid(i, key)?;
+        if !seen.insert(kid) {
+            return Err(BundleError::Keys(format!("kid {kid:?} appears twice")));
+        }
+        ed25519_public_key(kid, key)?;
+    }
+    Ok(())
+}
+
+/// The `i`-th (0-based) key of a list as an object, with its `kid`.
+fn key_with_kid(i: usize, key: &Value) -> Result<(&str, &Map<String, Value>), BundleError> {
+    let key = key
+        .as_object()
+        .ok_or_else(|| BundleError::Keys(format!("key {} is not a JSON object", i + 1)))?;
+    let kid = key
+        .get("kid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| BundleError::Keys(format!("key {} has no kid", i + 1)))?;
+    Ok((kid, key))
+}
+
+/// The raw Ed25519 public key of the JWK `key` (whose kid is `kid`).
+fn ed25519_public_key(kid: &str, key: &Map<String, Value>) -> Result<Vec<u8>, BundleError> {
     let bad = |reason: &str| BundleError::Keys(format!("key {kid}: {reason}"));
     if key.get("kty").and_then(Value::as_str) != Some("OKP")
         || key.get("crv").and_then(Value::as_str) != Some("Ed25519")
@@ -476,11 +507,56 @@ fn find_key(keys: &[Value], kid: &str) -> Result<Vec<u8>, BundleError> {
     let x = URL_SAFE_NO_PAD
         .decode(x)
         .map_err(|_| bad("x is not base64url"))?;
-    if x.len() != 32 {
+    let Ok(point) = <[u8; 32]>::try_from(x.as_slice()) else {
         return Err(bad("x is not 32 bytes"));
+    };
+    let mut y = point;
+    y[31] &= 0x7f;
+    // A non-canonical encoding (y >= p = 2^255 - 19; RFC 8032 §5.1.3).
+    let y_at_least_p = y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed;
+    if y_at_least_p {
+        return Err(bad("x is not a point on Ed25519"));
+    }
+    if SMALL_ORDER_Y.contains(&y) {
+        return Err(bad(
+            "x is a small-order point, which would accept forged signatures",
+        ));
+    }
+    if ParsedPublicKey::new(&ED25519, point).is_err() {
+        return Err(bad("x is not a point on Ed25519"));
     }
     Ok(x)
 }
+
+/// The y-coordinates (sign bit cleared) of the Ed25519 points of small order: 1, 2, 4 and 8.
+/// A public key among them lets anyone forge signatures, and aws-lc does not refuse them. The
+/// same table guards keys from outside in `charter-auth` (`jwk.rs`), which this crate may not
+/// depend on.
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [0; 32],
+    {
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        one
+    },
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    {
+        // p - 1 = 2^255 - 20
+        let mut p_minus_1 = [0xffu8; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        p_minus_1
+    },
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

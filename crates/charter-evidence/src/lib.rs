@@ -1,6 +1,6 @@
 //! Tamper-evidence primitives for Charter's audit log.
 //!
-//! This crate owns four things, shared by the store's writer and the
+//! This crate owns five things, shared by the store's writer and the
 //! offline verifier so that both sides agree byte for byte:
 //!
 //! * the audit record's **canonical encoding** — the RFC 8785 JSON
@@ -11,7 +11,10 @@
 //! * **chain verification** — [`ChainVerifier`] replays stored records and
 //!   names the first record at which the chain is broken;
 //! * **evidence bundles** — signing and offline verification of
-//!   `charter-evidence/1` bundles, see [`bundle`].
+//!   `charter-evidence/1` bundles, see [`bundle`];
+//! * **checkpoints** — the signed chain-head line format and the auditor's
+//!   offline judgement of a checkpoint against the chain, see [`checkpoint`]
+//!   (same detached JWS as bundles).
 //!
 //! The crate is pure computation: no I/O, no clock, no async runtime.
 //! The on-disk format is described in `docs/audit-encoding.md`.
@@ -20,6 +23,7 @@ pub mod action;
 pub mod bundle;
 pub mod canonical;
 pub mod chain;
+pub mod checkpoint;
 
 pub use bundle::{BundleError, Summary};
 pub use canonical::{CanonicalError, canonical_json};

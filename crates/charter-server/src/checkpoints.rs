@@ -1,36 +1,27 @@
-//! Signed checkpoints of the audit chain head, kept outside the database.
-//!
-//! The hash chain detects an edited, deleted or reordered record anywhere but at the tail; a
-//! log cut short (or rewritten from some record on, with every later hash recomputed) still
-//! verifies. A checkpoint closes that gap: the head `{seq, hash, at}` signed by the evidence
-//! key and appended as one JSON line to a file (by default `<data_dir>/checkpoints.jsonl`)
-//! that an auditor copies away. Whoever holds a checkpoint can later prove that the log
-//! still reaches `seq` and that record `seq` still has `hash`.
-//!
-//! Line format (`docs/checkpoints.md`): `{"seq","hash","at","kid","signature"}`, the signature
-//! a JWS with detached payload — protected header `{"alg":"EdDSA","kid":…,"b64":true}`,
-//! payload the RFC 8785 canonical form of `{seq, hash, at}` — as for evidence bundles.
+//! Signed checkpoints of the audit chain head, written outside the database: the server's
+//! half. The line format, the signature and the auditor's judgement are
+//! `charter_evidence::checkpoint` (pure, shared with `charter audit verify --checkpoint`);
+//! this module signs with the evidence key, appends to the sink file (by default
+//! `<data_dir>/checkpoints.jsonl`, which an auditor copies away), reads its last line back,
+//! and schedules checkpoints in the background.
 //!
 //! Invariants:
 //! - a checkpoint is only signed for a head that extends the previous checkpoint in the file:
-//!   the records since it are verified first, so the server never vouches for a log that was
-//!   truncated or rewritten behind a checkpoint it already gave out (it refuses, and says so
-//!   in its log and metrics, until someone looks);
+//!   the records since it are verified first (`charter_store::verify_chain_from`, the one
+//!   chain-verify loop), so the server never vouches for a log that was truncated or
+//!   rewritten behind a checkpoint it already gave out (it refuses, and says so in its log
+//!   and metrics, until someone looks);
 //! - the file line is written (and synced) before the `audit.checkpoint` record that
-//!   announces it; that record moves the head past the checkpoint, which is expected;
-//! - [`verify_signature`] and [`check_chain`] are pure: the CLI (`charter audit verify
-//!   --checkpoint`) and the tests call the same functions on what the server answers.
+//!   announces it; that record moves the head past the checkpoint, which is expected.
 
-use charter_evidence::action;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use charter_auth::PublicJwk;
-use charter_evidence::{ChainHead, ChainVerifier, GENESIS_HASH};
+use charter_evidence::checkpoint::Checkpoint;
+use charter_evidence::{ChainHead, action};
 use charter_store::{AuditQuery, Unit};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::keyring::EvidenceState;
@@ -46,235 +37,10 @@ pub const ACTION: &str = action::AUDIT_CHECKPOINT;
 /// How much of the file's end is read to find the last checkpoint (lines are ~300 bytes).
 const TAIL_BYTES: u64 = 64 * 1024;
 
-/// One signed checkpoint: one line of the sink.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Checkpoint {
-    /// Sequence number of the chain head.
-    pub seq: u64,
-    /// Hash of record `seq` ([`GENESIS_HASH`] for an empty log).
-    pub hash: String,
-    /// When the checkpoint was taken (RFC 3339).
-    pub at: String,
-    /// The evidence key that signed it.
-    pub kid: String,
-    /// Detached compact JWS: `base64url(header)..base64url(signature)`.
-    pub signature: String,
-}
-
-impl Checkpoint {
-    /// Signs `head` at time `at` with the evidence key.
-    pub fn sign(head: &ChainHead, at: String, key: &EvidenceState) -> ApiResult<Self> {
-        let payload = signed_value(head.seq, &head.hash, &at);
-        let signature = charter_evidence::bundle::sign(&payload, key.kid(), |m| key.sign(m))
-            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("checkpoint signature: {e}")))?;
-        Ok(Self {
-            seq: head.seq,
-            hash: head.hash.clone(),
-            at,
-            kid: key.kid().to_owned(),
-            signature,
-        })
-    }
-
-    pub fn head(&self) -> ChainHead {
-        ChainHead {
-            seq: self.seq,
-            hash: self.hash.clone(),
-        }
-    }
-}
-
-/// What is signed: `{seq, hash, at}`, in its RFC 8785 canonical form (the same detached
-/// JWS as evidence bundles, `charter_evidence::bundle`).
-pub fn signed_value(seq: u64, hash: &str, at: &str) -> Value {
-    json!({ "seq": seq, "hash": hash, "at": at })
-}
-
-/// Why a checkpoint does not hold against the chain, or cannot be trusted itself. The
-/// `Display` text is what `charter audit verify --checkpoint` prints after
-/// `audit chain BROKEN: `.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CheckpointError {
-    #[error("checkpoint signature: {0}")]
-    Signature(String),
-    #[error("the chain does not verify: {0}")]
-    ChainInvalid(String),
-    #[error("truncated: head {head} is behind checkpoint {checkpoint}")]
-    Truncated { head: u64, checkpoint: u64 },
-    #[error("record {seq} is missing")]
-    Missing { seq: u64 },
-    #[error("record {seq} was rewritten: hash differs from checkpoint")]
-    Rewritten { seq: u64 },
-}
-
-/// The evidence public keys from `/.well-known/charter-evidence-keys` (`{"keys": […]}`) or a
-/// bare array of JWKs. Each is validated like any public key from outside.
-pub fn parse_keys(value: &Value) -> Result<Vec<PublicJwk>, String> {
-    let list = match value {
-        Value::Array(list) => list,
-        Value::Object(o) => o
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or("expected {\"keys\": [...]}")?,
-        _ => return Err("expected {\"keys\": [...]} or an array of JWKs".into()),
-    };
-    list.iter()
-        .enumerate()
-        .map(|(i, k)| PublicJwk::parse(k).map_err(|e| format!("key {}: {e}", i + 1)))
-        .collect()
-}
-
-/// Checks the checkpoint's signature against the evidence keys: the header must name
-/// `EdDSA`, the checkpoint's `kid`, and nothing else but `b64: true`; the key with that kid
-/// must be an Ed25519 key among `keys`; the signature must cover the canonical payload.
-pub fn verify_signature(cp: &Checkpoint, keys: &[PublicJwk]) -> Result<(), CheckpointError> {
-    let keys: Vec<Value> = keys
-        .iter()
-        .filter_map(|k| serde_json::to_value(k).ok())
-        .collect();
-    let kid = charter_evidence::bundle::verify_detached(
-        &signed_value(cp.seq, &cp.hash, &cp.at),
-        &cp.signature,
-        &keys,
-    )
-    .map_err(|e| {
-        let text = e.to_string();
-        CheckpointError::Signature(text.strip_prefix("signature: ").unwrap_or(&text).to_owned())
-    })?;
-    if kid != cp.kid {
-        return Err(CheckpointError::Signature(
-            "the header's kid differs from the checkpoint's".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// What the server says about its chain, as an auditor reads it over the admin API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainView {
-    /// `GET /v1/audit/verify`: the verified head, or why the chain is broken.
-    pub verified: Result<ChainHead, String>,
-    /// `(seq, hash)` of the record the server returns at the checkpoint's seq
-    /// (`GET /v1/audit?after=SEQ-1&limit=1`); `None` if it returned none.
-    pub record: Option<(u64, String)>,
-}
-
-impl ChainView {
-    /// Reads the view from the two replies: the status and body of `GET /v1/audit/verify`
-    /// and the body of `GET /v1/audit?after=SEQ-1&limit=1` (`None` for a checkpoint at
-    /// seq 0, where there is no record to ask for). `Err` for a reply of the wrong shape.
-    pub fn from_replies(
-        verify_status: u16,
-        verify: &Value,
-        page: Option<&Value>,
-    ) -> Result<Self, String> {
-        let verified = match (verify_status, verify.get("valid").and_then(Value::as_bool)) {
-            (200, Some(true)) => {
-                let head = verify.get("head").ok_or("verify reply without head")?;
-                Ok(ChainHead {
-                    seq: head
-                        .get("seq")
-                        .and_then(Value::as_u64)
-                        .ok_or("verify reply without head.seq")?,
-                    hash: head
-                        .get("hash")
-                        .and_then(Value::as_str)
-                        .ok_or("verify reply without head.hash")?
-                        .to_owned(),
-                })
-            }
-            (409, Some(false)) => Err(format!(
-                "broken at record {}: {}",
-                verify
-                    .get("first_bad_record")
-                    .map_or_else(|| "?".to_owned(), Value::to_string),
-                verify
-                    .get("error_description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no description")
-            )),
-            (status, _) => return Err(format!("unexpected verify reply ({status}): {verify}")),
-        };
-        let record = match page {
-            None => None,
-            Some(page) => {
-                let items = page
-                    .get("items")
-                    .and_then(Value::as_array)
-                    .ok_or("audit page without items")?;
-                match items.first() {
-                    None => None,
-                    Some(item) => Some((
-                        item.get("seq")
-                            .and_then(Value::as_u64)
-                            .ok_or("audit item without seq")?,
-                        item.get("hash")
-                            .and_then(Value::as_str)
-                            .ok_or("audit item without hash")?
-                            .to_owned(),
-                    )),
-                }
-            }
-        };
-        Ok(Self { verified, record })
-    }
-}
-
-/// Judges a (signature-checked) checkpoint against the server's chain: the chain must
-/// verify, reach at least the checkpoint's seq, and hold exactly the checkpointed hash at
-/// that seq. Returns the verified head.
-pub fn check_chain(cp: &Checkpoint, view: &ChainView) -> Result<ChainHead, CheckpointError> {
-    let head = view
-        .verified
-        .clone()
-        .map_err(CheckpointError::ChainInvalid)?;
-    if head.seq < cp.seq {
-        return Err(CheckpointError::Truncated {
-            head: head.seq,
-            checkpoint: cp.seq,
-        });
-    }
-    if cp.seq == 0 {
-        return if cp.hash == GENESIS_HASH {
-            Ok(head)
-        } else {
-            Err(CheckpointError::Rewritten { seq: 0 })
-        };
-    }
-    match &view.record {
-        Some((seq, hash)) if *seq == cp.seq => {
-            if *hash == cp.hash {
-                Ok(head)
-            } else {
-                Err(CheckpointError::Rewritten { seq: cp.seq })
-            }
-        }
-        _ => Err(CheckpointError::Missing { seq: cp.seq }),
-    }
-}
-
-/// The whole offline judgement of a checkpoint an auditor holds: its signature against the
-/// evidence keys, then [`check_chain`]. `charter audit verify --checkpoint` and the tests
-/// both call this.
-pub fn verify(
-    cp: &Checkpoint,
-    keys: &[PublicJwk],
-    view: &ChainView,
-) -> Result<ChainHead, CheckpointError> {
-    verify_signature(cp, keys)?;
-    check_chain(cp, view)
-}
-
-/// The last checkpoint in the text of a sink. Strict: the last non-empty line must be a
-/// checkpoint. `Ok(None)` for a file without lines.
-pub fn last_checkpoint(text: &str) -> Result<Option<Checkpoint>, String> {
-    match text.lines().rev().find(|l| !l.trim().is_empty()) {
-        None => Ok(None),
-        Some(line) => serde_json::from_str(line)
-            .map(Some)
-            .map_err(|e| format!("the last line is not a checkpoint: {e}")),
-    }
+/// Signs `head` at time `at` with the evidence key.
+pub fn sign(head: &ChainHead, at: String, key: &EvidenceState) -> ApiResult<Checkpoint> {
+    Checkpoint::sign(head, at, key.kid(), |m| key.sign(m))
+        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("checkpoint signature: {e}")))
 }
 
 /// Why the sink could not be read or written.
@@ -381,7 +147,7 @@ pub async fn checkpoint_now(state: &AppState, sink: &Path) -> ApiResult<Checkpoi
     let head = state.repo.store.audit_head().await?;
     verify_extends(state, last.as_ref().map(Checkpoint::head), &head).await?;
     let key = state.keys.evidence()?;
-    let cp = Checkpoint::sign(&head, state.now().to_string(), &key)?;
+    let cp = sign(&head, state.now().to_string(), &key)?;
     let (path, line) = (sink.to_path_buf(), cp.clone());
     blocking(move || append(&path, &line)).await?;
     let rec = state.repo.record(
@@ -473,28 +239,11 @@ async fn verify_extends(
             )));
         }
     }
-    let mut verifier = ChainVerifier::starting_at(start.clone());
-    let mut after = start.seq;
-    while after < to.seq {
-        let page = state
-            .repo
-            .store
-            .audit_query(&AuditQuery {
-                after,
-                before: to.seq + 1,
-                limit: 1000,
-                ..AuditQuery::default()
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for rec in &page {
-            verifier
-                .push(rec)
-                .map_err(|brk| broken(format!("the audit chain is broken: {brk}")))?;
-        }
-    }
-    if verifier.head() != *to {
+    let reached =
+        charter_store::verify_chain_from(state.repo.store.as_ref(), start.clone(), Some(to.seq))
+            .await?
+            .map_err(|brk| broken(format!("the audit chain is broken: {brk}")))?;
+    if reached != *to {
         return Err(broken(format!(
             "the records after checkpoint {} do not lead to the head {}",
             start.seq, to.seq
@@ -529,146 +278,34 @@ pub async fn run(state: Shared, sink: PathBuf, every: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use charter_auth::SigningKey;
+    use charter_evidence::checkpoint::{last_checkpoint, parse_keys, verify_signature};
 
-    fn key() -> (EvidenceState, Vec<PublicJwk>) {
+    fn signed() -> (Checkpoint, Vec<serde_json::Value>) {
         let signing = SigningKey::generate("evk_test".into()).unwrap();
         let published = vec![signing.public_jwk()];
+        let keys = parse_keys(&json!({ "keys": published })).unwrap();
+        let key = EvidenceState { signing, published };
+        let head = ChainHead {
+            seq: 140,
+            hash: "ab".repeat(32),
+        };
         (
-            EvidenceState {
-                signing,
-                published: published.clone(),
-            },
-            published,
+            sign(&head, "2026-11-30T10:00:00Z".into(), &key).unwrap(),
+            keys,
         )
-    }
-
-    fn head(seq: u64, hash: &str) -> ChainHead {
-        ChainHead {
-            seq,
-            hash: hash.to_owned(),
-        }
-    }
-
-    fn signed() -> (Checkpoint, Vec<PublicJwk>) {
-        let (k, keys) = key();
-        let cp = Checkpoint::sign(
-            &head(140, &"ab".repeat(32)),
-            "2026-11-30T10:00:00Z".into(),
-            &k,
-        )
-        .unwrap();
-        (cp, keys)
     }
 
     #[test]
-    fn a_signed_checkpoint_verifies_and_any_edit_breaks_it() {
+    fn the_evidence_key_signs_what_the_published_keys_verify() {
         let (cp, keys) = signed();
+        assert_eq!((cp.seq, cp.kid.as_str()), (140, "evk_test"));
         assert_eq!(verify_signature(&cp, &keys), Ok(()));
-        let header: Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(cp.signature.split('.').next().unwrap())
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(
-            header,
-            json!({ "alg": "EdDSA", "kid": "evk_test", "b64": true })
-        );
-        assert!(cp.signature.contains(".."), "detached payload");
-
-        let edits: [fn(&mut Checkpoint); 4] = [
-            |c| c.seq += 1,
-            |c| c.hash = "cd".repeat(32),
-            |c| c.at = "2026-11-30T10:00:01Z".into(),
-            |c| c.signature = c.signature.replacen("..", ".e30.", 1),
-        ];
-        for edit in edits {
-            let mut bad = cp.clone();
-            edit(&mut bad);
-            assert!(matches!(
-                verify_signature(&bad, &keys),
-                Err(CheckpointError::Signature(_))
-            ));
-        }
-        let mut other_kid = cp.clone();
-        other_kid.kid = "evk_other".into();
-        assert!(verify_signature(&other_kid, &keys).is_err());
-        let (_, stranger) = key();
+        let (_, other) = signed();
         assert!(
-            verify_signature(&cp, &stranger).is_err(),
-            "another key of the same kid"
+            verify_signature(&cp, &other).is_err(),
+            "another evidence key"
         );
-    }
-
-    #[test]
-    fn keys_come_as_a_jwks_or_a_list() {
-        let (_, keys) = key();
-        let jwks = json!({ "keys": keys });
-        assert_eq!(parse_keys(&jwks).unwrap(), keys);
-        assert_eq!(parse_keys(&json!(keys)).unwrap(), keys);
-        assert!(parse_keys(&json!({ "keys": [{ "kty": "oct", "k": "AAAA" }] })).is_err());
-        assert!(parse_keys(&json!("x")).is_err());
-    }
-
-    fn view(verified: Result<ChainHead, String>, record: Option<(u64, &str)>) -> ChainView {
-        ChainView {
-            verified,
-            record: record.map(|(s, h)| (s, h.to_owned())),
-        }
-    }
-
-    #[test]
-    fn the_chain_must_reach_and_hold_the_checkpoint() {
-        let (cp, _) = signed();
-        let h = "ab".repeat(32);
-        let later = head(150, &"ef".repeat(32));
-        assert_eq!(
-            check_chain(&cp, &view(Ok(later.clone()), Some((140, &h)))),
-            Ok(later.clone())
-        );
-        assert_eq!(
-            check_chain(&cp, &view(Ok(head(120, &h)), None))
-                .unwrap_err()
-                .to_string(),
-            "truncated: head 120 is behind checkpoint 140"
-        );
-        assert_eq!(
-            check_chain(&cp, &view(Ok(later.clone()), Some((140, &"00".repeat(32)))))
-                .unwrap_err()
-                .to_string(),
-            "record 140 was rewritten: hash differs from checkpoint"
-        );
-        assert_eq!(
-            check_chain(&cp, &view(Ok(later.clone()), Some((141, &h)))),
-            Err(CheckpointError::Missing { seq: 140 })
-        );
-        assert!(matches!(
-            check_chain(
-                &cp,
-                &view(Err("broken at record 5".into()), Some((140, &h)))
-            ),
-            Err(CheckpointError::ChainInvalid(_))
-        ));
-    }
-
-    #[test]
-    fn views_are_read_from_the_server_replies() {
-        let ok = json!({ "valid": true, "records": 150, "head": { "seq": 150, "hash": "ff" } });
-        let page = json!({ "items": [{ "seq": 140, "hash": "ab", "record": {} }], "next": "140" });
-        let v = ChainView::from_replies(200, &ok, Some(&page)).unwrap();
-        assert_eq!(v.verified, Ok(head(150, "ff")));
-        assert_eq!(v.record, Some((140, "ab".to_owned())));
-        let broken = json!({ "valid": false, "error": "chain_broken", "error_description": "hash mismatch", "first_bad_record": 7 });
-        let v = ChainView::from_replies(409, &broken, Some(&json!({ "items": [] }))).unwrap();
-        assert_eq!(
-            v.verified,
-            Err("broken at record 7: hash mismatch".to_owned())
-        );
-        assert_eq!(v.record, None);
-        assert!(ChainView::from_replies(403, &json!({ "error": "forbidden" }), None).is_err());
     }
 
     #[test]

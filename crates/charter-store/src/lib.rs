@@ -230,17 +230,37 @@ pub async fn open(
     }
 }
 
-/// Recomputes the whole chain, a page at a time.
+/// Recomputes the whole chain from the first record ([`verify_chain_from`] from genesis).
 pub async fn verify_chain(
     store: &dyn Store,
 ) -> Result<Result<ChainHead, charter_evidence::ChainBreak>, StoreError> {
-    let mut verifier = charter_evidence::ChainVerifier::new();
-    let mut after = 0;
-    loop {
+    verify_chain_from(store, ChainHead::genesis(), None).await
+}
+
+/// Records read per page while verifying.
+const VERIFY_PAGE: u32 = 1000;
+
+/// The one loop that verifies the stored chain: reads the records after `start` a page at a
+/// time (up to record `until`, or to the end of the log) and feeds them to a
+/// [`charter_evidence::ChainVerifier`] continuing from `start` — which must be a head the
+/// caller already trusts (genesis, or a checkpoint whose record it has checked). Returns
+/// the last record that verified, or the first break. `GET /v1/audit/verify` walks from
+/// genesis; the checkpoint writer walks from its last checkpoint.
+pub async fn verify_chain_from(
+    store: &dyn Store,
+    start: ChainHead,
+    until: Option<u64>,
+) -> Result<Result<ChainHead, charter_evidence::ChainBreak>, StoreError> {
+    let mut after = start.seq;
+    let mut verifier = charter_evidence::ChainVerifier::starting_at(start);
+    // `before` is exclusive; 0 means no bound.
+    let before = until.map_or(0, |u| u.saturating_add(1));
+    while until.is_none_or(|u| after < u) {
         let page = store
             .audit_query(&AuditQuery {
                 after,
-                limit: 1000,
+                before,
+                limit: VERIFY_PAGE,
                 ..AuditQuery::default()
             })
             .await?;

@@ -7,4 +7,5 @@
 mod bundle;
 mod canonical;
 mod chain;
+mod checkpoint;
 mod snapshot;

@@ -3,11 +3,11 @@
 //! catching a log truncated or consistently rewritten behind them — which the chain alone
 //! cannot.
 
-use charter_evidence::{AuditRecord, ChainHead};
-use charter_server::checkpoints::{
-    ChainView, Checkpoint, CheckpointError, checkpoint_if_moved, checkpoint_now, last_checkpoint,
-    parse_keys, verify,
+use charter_evidence::checkpoint::{
+    ChainView, Checkpoint, CheckpointError, last_checkpoint, parse_keys, verify,
 };
+use charter_evidence::{AuditRecord, ChainHead};
+use charter_server::checkpoints::{checkpoint_if_moved, checkpoint_now};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -335,6 +335,26 @@ both_backends! {
         let err = verify_checkpoint(&app, &w.auditor.1, &cp).await.unwrap_err();
         assert_eq!(err, CheckpointError::Rewritten { seq: cp.seq });
         assert!(checkpoint_now(&app.state, &sink(&app)).await.is_err());
+    }
+
+    async fn a_record_edited_after_the_last_checkpoint_stops_the_next_one(app: TestApp) {
+        let w = World::new(&app).await;
+        more_history(&app, &w, "a").await;
+        let cp = checkpoint_now(&app.state, &sink(&app)).await.unwrap();
+        more_history(&app, &w, "b").await;
+        // A record after the checkpoint is edited (its hash left alone): the walk from the
+        // checkpoint finds it, as the walk from the first record behind /v1/audit/verify does.
+        let bad = cp.seq + 2;
+        let rows = app.state.repo.store.audit_query(&charter_store::AuditQuery { after: bad - 1, limit: 1, ..Default::default() }).await.unwrap();
+        let mut rec: AuditRecord = serde_json::from_str(&rows[0].body).unwrap();
+        rec.reason = Some("edited".into());
+        drop_append_only_guard(&app).await;
+        app.raw_sql(&[&format!("UPDATE audit_log SET body = '{}' WHERE seq = {bad}", rec.canonical().unwrap().replace('\'', "''"))]).await;
+        let (s, v) = app.get("/v1/audit/verify", &w.auditor.1).await;
+        assert_eq!((s, v["first_bad_record"].as_u64()), (StatusCode::CONFLICT, Some(bad)), "{v}");
+        let refused = checkpoint_now(&app.state, &sink(&app)).await.unwrap_err().to_string();
+        assert!(refused.contains(&format!("the audit chain is broken: audit chain broken at record {bad}")), "{refused}");
+        assert_eq!(last_checkpoint(&std::fs::read_to_string(sink(&app)).unwrap()).unwrap(), Some(cp));
     }
 
     async fn a_log_rewritten_consistently_behind_a_checkpoint_is_detected(app: TestApp) {

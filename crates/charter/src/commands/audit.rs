@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use charter_server::checkpoints::{self, ChainView, Checkpoint};
+use charter_evidence::BundleError;
+use charter_evidence::checkpoint::{self, ChainView, Checkpoint};
 use clap::Subcommand;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -148,7 +149,7 @@ async fn fetch_keys(client: &Client, source: &KeySource) -> anyhow::Result<Value
 fn read_checkpoint(file: &Path) -> anyhow::Result<Checkpoint> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading the checkpoint file {}", file.display()))?;
-    checkpoints::last_checkpoint(&text)
+    checkpoint::last_checkpoint(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
         .ok_or_else(|| anyhow::anyhow!("{} holds no checkpoint", file.display()))
 }
@@ -162,7 +163,10 @@ async fn verify_checkpoint(
 ) -> anyhow::Result<ExitCode> {
     let cp = read_checkpoint(file)?;
     let keys = fetch_keys(client, &KeySource::parse(keys)).await?;
-    let keys = checkpoints::parse_keys(&keys).map_err(|e| anyhow::anyhow!("evidence keys: {e}"))?;
+    let keys = checkpoint::parse_keys(&keys).map_err(|e| match e {
+        BundleError::Keys(why) => anyhow::anyhow!("evidence keys: {why}"),
+        other => anyhow::anyhow!("evidence keys: {other}"),
+    })?;
     let verified = client
         .send(Method::GET, &["v1", "audit", "verify"], &[], None)
         .await?;
@@ -180,7 +184,7 @@ async fn verify_checkpoint(
             StatusCode::OK | StatusCode::CONFLICT => anyhow::anyhow!(e),
             status => http_error(status, &verified.body).into(),
         })?;
-    let outcome = checkpoints::verify(&cp, &keys, &view);
+    let outcome = checkpoint::verify(&cp, &keys, &view);
     let summary = json!({ "seq": cp.seq, "hash": cp.hash, "at": cp.at, "kid": cp.kid });
     match outcome {
         Ok(head) => {
