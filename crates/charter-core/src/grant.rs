@@ -3,12 +3,10 @@
 //! Every transition is a method that either changes the grant or returns a typed error and
 //! leaves it untouched.
 
-use jiff::{SignedDuration, Timestamp};
-use serde::Deserialize;
-
 use crate::model::{Approval, ApprovalDecision, Emergency, Grant, GrantStatus};
 use crate::values::{DataClass, Environment, Name, Region, Scope, TimeWindow};
 use crate::{Api, DomainError, GrantId, Partner, PartnerKind, PartnerStatus, PrincipalId};
+use jiff::{SignedDuration, Timestamp};
 
 pub const DEFAULT_TOKEN_TTL_SECONDS: u32 = 600;
 pub const MAX_TOKEN_TTL_SECONDS: u32 = 3600;
@@ -46,36 +44,24 @@ impl ApprovalInput {
     }
 }
 
-/// A grant request as a steward submits it (the `POST /v1/grants` body).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// A grant request as a steward submits it. Its wire form (the `POST /v1/grants` body) is
+/// charter-server's `wire::GrantRequest`.
+#[derive(Debug, Clone)]
 pub struct GrantRequest {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub partner: crate::PartnerId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub api: crate::ApiId,
     pub use_case: Name,
     pub scopes: Vec<Scope>,
     pub data_class_ceiling: DataClass,
     pub regions: Vec<Region>,
-    #[serde(default)]
     pub environments: Option<Vec<Environment>>,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: Timestamp,
-    #[serde(default)]
     pub token_ttl_seconds: Option<u32>,
-    #[serde(default)]
     pub recertify_every_days: Option<u32>,
-    #[serde(default)]
     pub approvals_required: Option<u32>,
-    #[serde(default)]
     pub transfer_basis: Option<Name>,
-    #[serde(default)]
     pub time_window: Option<TimeWindow>,
-    #[serde(default)]
     pub require_dpop: Option<bool>,
-    #[serde(default)]
     pub emergency: Option<Emergency>,
 }
 

@@ -1,6 +1,9 @@
 //! Object identifiers: a type prefix and 26 Crockford base-32 characters (48 bits of
 //! milliseconds, then 80 random bits), so ids sort by creation time and a list cursor is
 //! simply the last id seen. The caller supplies time and randomness.
+//!
+//! Serde here is the stored document format (and audit `after`), not the API; the API's types
+//! are in charter-server's `wire` module.
 
 use std::fmt;
 
@@ -39,7 +42,6 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
         pub struct $name(String);
 
         impl $name {

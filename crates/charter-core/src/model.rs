@@ -1,5 +1,8 @@
-//! The records Charter keeps: principals, APIs, partners and grants. These are also the
-//! admin API's reply shapes and the stored form, so their field names are contract.
+//! The records Charter keeps: principals, APIs, partners and grants. Their serde form is how
+//! they are stored, so their field names are contract for stored documents.
+//!
+//! Serde here is the stored document format (and audit `after`), not the API; the API's types
+//! are in charter-server's `wire` module.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -13,15 +16,12 @@ use crate::{ApiId, DomainError, GrantId, PartnerId, PrincipalId};
 /// Someone (or some service) that calls the admin API. The bearer token is not part of the
 /// record: only its hash is stored, beside it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Principal {
     pub id: PrincipalId,
     pub name: Name,
     pub roles: Vec<Role>,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When the current token stops working.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub token_expires_at: Timestamp,
     pub disabled: bool,
 }
@@ -35,7 +35,6 @@ impl Principal {
 /// One operation of an API: what a scope lets a caller do, and what data it touches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operation {
     pub scope: Scope,
     pub method: Method,
@@ -46,7 +45,6 @@ pub struct Operation {
 
 /// A published API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Api {
     pub id: ApiId,
     pub name: ApiName,
@@ -56,9 +54,7 @@ pub struct Api {
     pub operations: Vec<Operation>,
     /// Incremented on every republish.
     pub revision: u32,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 
@@ -96,7 +92,6 @@ impl Api {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PartnerKind {
     /// The partner integrates with us directly.
     Direct,
@@ -108,7 +103,6 @@ pub enum PartnerKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PartnerStatus {
     Active,
     Suspended,
@@ -118,7 +112,6 @@ pub enum PartnerStatus {
 
 /// An external organisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Partner {
     pub id: PartnerId,
     pub name: Name,
@@ -128,15 +121,12 @@ pub struct Partner {
     /// Business owners accountable for the relationship; they approve its grants.
     pub owners: Vec<PrincipalId>,
     pub status: PartnerStatus,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum GrantStatus {
     Pending,
     Active,
@@ -166,7 +156,6 @@ impl GrantStatus {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ApprovalDecision {
     Approve,
     Reject,
@@ -174,7 +163,6 @@ pub enum ApprovalDecision {
 
 /// One approver's decision on a grant request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Approval {
     pub approver: PrincipalId,
     pub decision: ApprovalDecision,
@@ -183,21 +171,18 @@ pub struct Approval {
     /// The recorded exception that lets a SaaS connector reach data above `internal`.
     #[serde(default)]
     pub data_exception: Option<Name>,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
 }
 
 /// Break-glass access opened under an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Emergency {
     pub incident: Name,
 }
 
 /// One partner's access path to one API for one stated use case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Grant {
     pub id: GrantId,
     pub partner: PartnerId,
@@ -217,7 +202,6 @@ pub struct Grant {
     #[serde(default)]
     pub data_exception_required: bool,
     pub emergency: Option<Emergency>,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: Timestamp,
     pub token_ttl_seconds: u32,
     pub recertify_every_days: u32,
@@ -226,14 +210,10 @@ pub struct Grant {
     /// Why the grant is in its current state (suspension, revocation, …).
     pub status_reason: Option<Name>,
     pub requested_by: PrincipalId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub requested_at: Timestamp,
     pub approvals: Vec<Approval>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub activated_at: Option<Timestamp>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub review_due_at: Option<Timestamp>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub ended_at: Option<Timestamp>,
     /// Bumped whenever every outstanding token of the grant must die.
     pub epoch: u64,

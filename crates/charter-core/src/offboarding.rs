@@ -1,6 +1,9 @@
 //! Offboarding: a partner leaves, every grant and credential is revoked, and then removal is
 //! *verified* — not assumed. The record keeps every check with its result and time; it is
 //! `completed` only if every check passed.
+//!
+//! Serde here is the stored document format (and audit `after`), not the API; the API's types
+//! are in charter-server's `wire` module.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -9,7 +12,6 @@ use crate::{DomainError, Name, OffboardingId, Partner, PartnerId, PartnerStatus,
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OffboardingStatus {
     Completed,
     Failed,
@@ -17,14 +19,12 @@ pub enum OffboardingStatus {
 
 /// One verification: what was checked, against what, and whether removal held.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Check {
     /// `token_endpoint_refuses`, `introspection_inactive` or `gateway_denies`.
     pub name: String,
     /// The client id, canary or gateway checked.
     pub target: String,
     pub passed: bool,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     pub detail: String,
 }
@@ -32,14 +32,12 @@ pub struct Check {
 /// A token minted at a grant's last epoch before revocation, never handed out, used only to
 /// prove that every enforcement point refuses what the grant could do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Canary {
     pub grant: String,
     pub jti: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Offboarding {
     pub id: OffboardingId,
     pub partner: PartnerId,
@@ -51,9 +49,7 @@ pub struct Offboarding {
     pub revoked_credentials: Vec<String>,
     pub canaries: Vec<Canary>,
     pub checks: Vec<Check>,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub finished_at: Timestamp,
 }
 

@@ -7,6 +7,9 @@
 //! could reach and how it was used, plus (once attested) the decision. The rules that move a
 //! grant on an attestation live here as `Grant::recertify` and `Grant::reduce`; like every
 //! transition they leave the grant untouched when they refuse.
+//!
+//! Serde here is the stored document format (and audit `after`), not the API; the API's types
+//! are in charter-server's `wire` module.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +31,6 @@ pub const POST_INCIDENT_HOURS: i64 = 72;
 /// What a review (and each of its items) is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReviewKind {
     /// The periodic review of a grant's need (a campaign over a partner or an API).
     Recertification,
@@ -38,7 +40,6 @@ pub enum ReviewKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReviewStatus {
     /// Some item still awaits its decision.
     Open,
@@ -58,7 +59,6 @@ impl ReviewStatus {
 /// What a review covers: `{type: "partner" | "api" | "grant", id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReviewSubject {
     /// Every grant of a partner.
     Partner(PartnerId),
@@ -80,10 +80,8 @@ impl ReviewSubject {
 
 /// How a grant was used over a period, from its access-decision records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageEvidence {
     /// The last allowed call within the period (`null`: none).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_call_at: Option<Timestamp>,
     /// Allowed calls per scope within the period; every granted scope is listed.
     pub calls_by_scope: BTreeMap<String, u64>,
@@ -92,9 +90,7 @@ pub struct UsageEvidence {
     /// Denied calls attributed to the grant within the period.
     pub denials: u64,
     pub period_days: u32,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub period_start: Timestamp,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub period_end: Timestamp,
 }
 
@@ -170,7 +166,6 @@ pub fn evidence_period(grant: &Grant, kind: ReviewKind, now: Timestamp) -> (Time
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AttestDecision {
     /// The access is still needed as it is.
     Keep,
@@ -192,7 +187,6 @@ impl AttestDecision {
 
 /// A reviewer's decision on one item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attestation {
     pub decision: AttestDecision,
     /// The scopes kept by a `reduce`.
@@ -200,13 +194,11 @@ pub struct Attestation {
     pub scopes: Option<Vec<Scope>>,
     pub justification: Name,
     pub by: PrincipalId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
 }
 
 /// One grant under review: what it could reach, who may decide, how it was used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReviewItem {
     /// `itm_1`, `itm_2`, … within the review.
     pub id: String,
@@ -230,7 +222,6 @@ pub struct ReviewItem {
     /// The partner's owners: for a reseller every owner sees the shared path.
     pub reviewers: Vec<PrincipalId>,
     /// When the decision is due (the grant's `review_due_at`, or 72 h after break-glass).
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub due_at: Timestamp,
     pub evidence: UsageEvidence,
     pub decision: Option<Attestation>,
@@ -288,7 +279,6 @@ impl ReviewItem {
 /// A review: a recertification campaign over a partner's or an API's grants, or the
 /// post-incident review of one break-glass grant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Review {
     pub id: ReviewId,
     pub kind: ReviewKind,
@@ -296,9 +286,7 @@ pub struct Review {
     pub status: ReviewStatus,
     pub items: Vec<ReviewItem>,
     pub created_by: PrincipalId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub completed_at: Option<Timestamp>,
 }
 

@@ -1,5 +1,8 @@
 //! Value types parsed at the edge. Each has a fallible constructor and deserialises through
 //! it, so nothing downstream re-checks strings.
+//!
+//! Serde here is the stored document format (and audit `after`), not the API; the API's types
+//! are in charter-server's `wire` module.
 
 use std::fmt;
 
@@ -12,7 +15,6 @@ macro_rules! string_value {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
         pub struct $name(String);
 
         impl $name {
@@ -89,7 +91,6 @@ string_value!(/// A deployment environment such as `production`.
 /// Data classification, ordered from least to most sensitive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DataClass {
     Public,
     Internal,
@@ -111,7 +112,6 @@ impl DataClass {
 /// What a principal may do on the admin API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     Admin,
     ApiOwner,
@@ -135,7 +135,6 @@ impl Role {
 /// HTTP methods an operation can be published with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Method {
     Get,
     Head,
@@ -196,7 +195,6 @@ impl std::str::FromStr for Method {
 /// placeholders; no empty, `.` or `..` segments, no query or fragment.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
 pub struct PathTemplate(String);
 
 impl PathTemplate {
@@ -275,7 +273,6 @@ impl fmt::Debug for PathTemplate {
 /// Day of the week in a time window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Weekday {
     Mon,
     Tue,
@@ -314,10 +311,9 @@ pub struct TimeWindow {
     tz: jiff::tz::TimeZone,
 }
 
-/// The wire form of a [`TimeWindow`]: `{days, start: "HH:MM", end: "HH:MM", timezone}`.
+/// The stored form of a [`TimeWindow`]: `{days, start: "HH:MM", end: "HH:MM", timezone}`.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct RawWindow {
     days: Vec<Weekday>,
     start: String,
@@ -334,16 +330,6 @@ fn parse_hhmm(s: &str) -> Option<u16> {
     let m: u16 = m.parse().ok()?;
     (h < 24 && m < 60).then_some(h * 60 + m)
 }
-
-#[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for TimeWindow {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        <RawWindow as utoipa::PartialSchema>::schema()
-    }
-}
-
-#[cfg(feature = "openapi")]
-impl utoipa::ToSchema for TimeWindow {}
 
 impl TryFrom<RawWindow> for TimeWindow {
     type Error = DomainError;
@@ -375,19 +361,42 @@ impl TryFrom<RawWindow> for TimeWindow {
     }
 }
 
+fn hhmm(minutes: u16) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
 impl From<TimeWindow> for RawWindow {
     fn from(w: TimeWindow) -> Self {
-        let fmt = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
         RawWindow {
             days: w.days,
-            start: fmt(w.start),
-            end: fmt(w.end),
+            start: hhmm(w.start),
+            end: hhmm(w.end),
             timezone: w.timezone,
         }
     }
 }
 
 impl TimeWindow {
+    /// The days the window opens on.
+    pub fn days(&self) -> &[Weekday] {
+        &self.days
+    }
+
+    /// Local opening time, `HH:MM`.
+    pub fn start(&self) -> String {
+        hhmm(self.start)
+    }
+
+    /// Local closing time, `HH:MM`.
+    pub fn end(&self) -> String {
+        hhmm(self.end)
+    }
+
+    /// The IANA time zone name the window is read in.
+    pub fn timezone(&self) -> &str {
+        &self.timezone
+    }
+
     /// Whether `now` falls inside the window.
     pub fn contains(&self, now: jiff::Timestamp) -> bool {
         let local = self.tz.to_datetime(now);

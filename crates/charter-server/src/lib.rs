@@ -21,6 +21,7 @@ pub mod scheduler;
 pub mod services;
 pub mod state;
 pub mod usage;
+pub mod wire;
 
 use charter_evidence::action;
 use std::future::Future;
@@ -57,7 +58,9 @@ pub const MAX_BODY: usize = 1024 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Charter admin API", description = "Partner access governance: APIs, partners, grants, approvals and the audit chain."),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth),
+    // Named by `?format=` of the compliance report but not reachable from a body.
+    components(schemas(routes::compliance::Format))
 )]
 struct ApiDoc;
 

@@ -5,6 +5,12 @@
 //! Invariants: an object changes only together with the audit record that explains it (one
 //! `Unit`), a write is acknowledged only once durable, and the live view is updated from what
 //! was committed — never ahead of it.
+//!
+//! Audit details: `create` records `{after}` and `update` records `{changed, after}`, where
+//! `after` is the object in its *stored document format* (charter-core's serde form, via
+//! [`to_value`]) and `changed` is [`diff`] of the two stored documents' top-level fields.
+//! They are not the admin API's reply shape (the `wire` module): the audit trail describes what
+//! was stored, so a change to the API's wire types never changes what the audit records.
 
 use std::sync::{Arc, Mutex};
 

@@ -4,35 +4,16 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use charter_core::{
-    Api, ApiId, ApiName, Audience, Operation, Principal, PrincipalId, Role, UpstreamUrl,
-};
+use charter_core::{Api, ApiId, Operation, Principal, PrincipalId, Role};
 use charter_evidence::action;
 use charter_store::ListFilter;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use super::{ListReply, Page, list_page};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
 use crate::state::{AppState, Shared};
-
-/// The body of `POST /v1/apis` and `PUT /v1/apis/{id}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PublishApi {
-    #[schema(value_type = String)]
-    pub name: ApiName,
-    #[schema(value_type = String)]
-    pub audience: Audience,
-    #[schema(value_type = String)]
-    pub upstream: UpstreamUrl,
-    /// The accountable API owner (a principal with role `api_owner`); defaults to the caller.
-    #[schema(value_type = Option<String>)]
-    pub owner: Option<PrincipalId>,
-    pub operations: Vec<Operation>,
-}
+use crate::wire::{self, PublishApi};
 
 /// Paths the gateway answers itself cannot be API names.
 const RESERVED_NAMES: [&str; 4] = ["v1", "healthz", "readyz", "metrics"];
@@ -77,15 +58,16 @@ async fn check_owner(
 }
 
 #[utoipa::path(post, path = "/v1/apis", tag = "apis", request_body = PublishApi,
-    responses((status = 201, body = Api), (status = 409, description = "name or audience taken"), (status = 422)),
+    responses((status = 201, body = wire::Api), (status = 409, description = "name or audience taken"), (status = 422)),
     security(("bearer" = [])))]
 pub async fn publish(
     State(state): State<Shared>,
     caller: Caller,
     Body(req): Body<PublishApi>,
-) -> ApiResult<(StatusCode, Json<Api>)> {
+) -> ApiResult<(StatusCode, Json<wire::Api>)> {
     caller.require(&[Role::ApiOwner])?;
-    Api::check_operations(&req.operations)?;
+    let operations: Vec<Operation> = req.operations.into_iter().map(Operation::from).collect();
+    Api::check_operations(&operations)?;
     let owner = check_owner(&state, &caller, req.owner).await?;
     let now = state.now();
     let (ms, rnd) = state.repo.id_seed();
@@ -95,7 +77,7 @@ pub async fn publish(
         audience: req.audience,
         upstream: req.upstream,
         owner,
-        operations: req.operations,
+        operations,
         revision: 1,
         created_at: now,
         updated_at: now,
@@ -105,18 +87,18 @@ pub async fn publish(
         .repo
         .create(&api, None, caller.id(), action::API_PUBLISH, None)
         .await?;
-    Ok((StatusCode::CREATED, Json(api)))
+    Ok((StatusCode::CREATED, Json(wire::Api::from(&api))))
 }
 
 #[utoipa::path(put, path = "/v1/apis/{id}", tag = "apis", request_body = PublishApi,
-    responses((status = 200, body = Api), (status = 403), (status = 404), (status = 422)),
+    responses((status = 200, body = wire::Api), (status = 403), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn republish(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
     Body(req): Body<PublishApi>,
-) -> ApiResult<Json<Api>> {
+) -> ApiResult<Json<wire::Api>> {
     caller.require(&[Role::ApiOwner])?;
     let old = state.repo.load::<Api>(&id, "API").await?;
     if !caller.is_admin() && old.value.owner != caller.principal.id {
@@ -124,7 +106,8 @@ pub async fn republish(
             "only the API's owner republishes it".into(),
         ));
     }
-    Api::check_operations(&req.operations)?;
+    let operations: Vec<Operation> = req.operations.into_iter().map(Operation::from).collect();
+    Api::check_operations(&operations)?;
     let owner = check_owner(
         &state,
         &caller,
@@ -136,7 +119,7 @@ pub async fn republish(
     api.audience = req.audience;
     api.upstream = req.upstream;
     api.owner = owner;
-    api.operations = req.operations;
+    api.operations = operations;
     api.revision += 1;
     api.updated_at = state.now();
     check_routable(&api)?;
@@ -144,7 +127,7 @@ pub async fn republish(
         .repo
         .update(&old, &api, caller.id(), action::API_REPUBLISH, None, None)
         .await?;
-    Ok(Json(api))
+    Ok(Json(wire::Api::from(&api)))
 }
 
 /// Approvers, auditors, stewards and admins see every API; an API owner sees their own.
@@ -157,29 +140,28 @@ fn require_reader(caller: &Caller) -> ApiResult<()> {
 }
 
 #[utoipa::path(get, path = "/v1/apis", tag = "apis", params(Page),
-    responses((status = 200, body = ListReply<Api>)), security(("bearer" = [])))]
+    responses((status = 200, body = ListReply<wire::Api>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Shared>,
     caller: Caller,
     Params(page): Params<Page>,
-) -> ApiResult<Json<ListReply<Api>>> {
+) -> ApiResult<Json<ListReply<wire::Api>>> {
     require_reader(&caller)?;
-    Ok(Json(
-        list_page(&state, ListFilter::default(), page, |a| visible(&caller, a)).await?,
-    ))
+    let reply = list_page(&state, ListFilter::default(), page, |a| visible(&caller, a)).await?;
+    Ok(Json(reply.render()))
 }
 
 #[utoipa::path(get, path = "/v1/apis/{id}", tag = "apis",
-    responses((status = 200, body = Api), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Api), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Api>> {
+) -> ApiResult<Json<wire::Api>> {
     require_reader(&caller)?;
     let api = state.repo.load::<Api>(&id, "API").await?.value;
     if !visible(&caller, &api) {
         return Err(ApiError::not_found("API"));
     }
-    Ok(Json(api))
+    Ok(Json(wire::Api::from(&api)))
 }

@@ -5,56 +5,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use charter_core::credential::DEFAULT_OVERLAP_SECONDS;
-use charter_core::{Credential, CredentialKind, Grant, Role};
+use charter_core::{Grant, Role};
 use charter_store::{CredentialRecord, ListFilter, Versioned};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::ToSchema;
 
 use super::{ListReply, Page, ReasonBody};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
-use crate::services::credentials::{self, Issued};
+use crate::services::credentials;
 use crate::services::grants::Visibility;
 use crate::state::{AppState, Shared};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCredential {
-    pub kind: CredentialKind,
-    /// The partner's public JWK (Ed25519 or P-256) for `private_key_jwt`.
-    #[schema(value_type = Option<Object>)]
-    pub public_jwk: Option<Value>,
-    /// Lower than the server's maximum age (default 90 days).
-    pub max_age_days: Option<u32>,
-}
-
-/// The reply that creates or rotates a credential: the only place a secret ever appears.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IssuedCredential {
-    pub id: String,
-    pub client_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
-    pub kind: CredentialKind,
-    pub version: u32,
-    #[schema(value_type = String, format = DateTime)]
-    pub expires_at: jiff::Timestamp,
-}
-
-impl From<Issued> for IssuedCredential {
-    fn from(i: Issued) -> Self {
-        Self {
-            id: i.credential.id.to_string(),
-            client_id: i.credential.client_id,
-            client_secret: i.client_secret,
-            kind: i.credential.kind,
-            version: i.version,
-            expires_at: i.credential.expires_at,
-        }
-    }
-}
+use crate::wire::{self, IssuedCredential, NewCredential, RotateCredential};
 
 #[utoipa::path(post, path = "/v1/grants/{id}/credentials", tag = "credentials", request_body = NewCredential,
     responses((status = 201, body = IssuedCredential), (status = 404), (status = 409), (status = 422)),
@@ -72,7 +33,7 @@ pub async fn issue(
         &caller.principal.id,
         &id,
         credentials::Request {
-            kind: req.kind,
+            kind: req.kind.into(),
             public_jwk: req.public_jwk,
             max_age_days: req.max_age_days,
         },
@@ -104,13 +65,13 @@ async fn load_visible(
 }
 
 #[utoipa::path(get, path = "/v1/grants/{id}/credentials", tag = "credentials", params(Page),
-    responses((status = 200, body = ListReply<Credential>), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = ListReply<wire::Credential>), (status = 404)), security(("bearer" = [])))]
 pub async fn list_for_grant(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
     Params(page): Params<Page>,
-) -> ApiResult<Json<ListReply<Credential>>> {
+) -> ApiResult<Json<ListReply<wire::Credential>>> {
     let vis = Visibility::of(&caller.principal)?;
     let grant = state.repo.load::<Grant>(&id, "grant").await?.value;
     if !vis.sees(&state.repo, &grant).await? {
@@ -122,31 +83,24 @@ pub async fn list_for_grant(
     };
     let reply = super::list_page::<CredentialRecord>(&state, filter, page, |_| true).await?;
     Ok(Json(ListReply {
-        items: reply.items.into_iter().map(|r| r.credential).collect(),
+        items: reply
+            .items
+            .iter()
+            .map(|r| wire::Credential::from(&r.credential))
+            .collect(),
         next: reply.next,
     }))
 }
 
 #[utoipa::path(get, path = "/v1/credentials/{id}", tag = "credentials",
-    responses((status = 200, body = Credential), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Credential), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Credential>> {
-    Ok(Json(
-        load_visible(&state, &caller, &id).await?.value.credential,
-    ))
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateCredential {
-    /// The new public JWK (`private_key_jwt`).
-    #[schema(value_type = Option<Object>)]
-    pub public_jwk: Option<Value>,
-    /// How long the current version keeps working (default 86400; 0 ends it now).
-    pub overlap_seconds: Option<u32>,
+) -> ApiResult<Json<wire::Credential>> {
+    let rec = load_visible(&state, &caller, &id).await?;
+    Ok(Json(wire::Credential::from(&rec.value.credential)))
 }
 
 #[utoipa::path(post, path = "/v1/credentials/{id}/rotate", tag = "credentials", request_body = RotateCredential,
@@ -177,15 +131,15 @@ pub async fn rotate(
 }
 
 #[utoipa::path(post, path = "/v1/credentials/{id}/revoke", tag = "credentials", request_body = ReasonBody,
-    responses((status = 200, body = Credential), (status = 404), (status = 409)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Credential), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
     Body(body): Body<ReasonBody>,
-) -> ApiResult<Json<Credential>> {
+) -> ApiResult<Json<wire::Credential>> {
     caller.require(&[Role::Steward])?;
     let credential =
         credentials::revoke(&state.repo, &caller.principal.id, &id, body.reason).await?;
-    Ok(Json(credential))
+    Ok(Json(wire::Credential::from(&credential)))
 }

@@ -4,11 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use charter_core::grant::{ApprovalInput, GrantRequest};
-use charter_core::{ApprovalDecision, Grant, GrantStatus, Name, Role};
+use charter_core::{Grant, Name, Role};
 use charter_store::ListFilter;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::{ListReply, Page, ReasonBody, list_page};
 use crate::auth::Caller;
@@ -16,17 +15,18 @@ use crate::error::ApiResult;
 use crate::extract::{Body, Params};
 use crate::services::grants::{self, Lifecycle, Visibility};
 use crate::state::Shared;
+use crate::wire;
 
-#[utoipa::path(post, path = "/v1/grants", tag = "grants", request_body = GrantRequest,
-    responses((status = 201, body = Grant), (status = 409), (status = 422)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/grants", tag = "grants", request_body = wire::GrantRequest,
+    responses((status = 201, body = wire::Grant), (status = 409), (status = 422)), security(("bearer" = [])))]
 pub async fn request(
     State(state): State<Shared>,
     caller: Caller,
-    Body(req): Body<GrantRequest>,
-) -> ApiResult<(StatusCode, Json<Grant>)> {
+    Body(req): Body<wire::GrantRequest>,
+) -> ApiResult<(StatusCode, Json<wire::Grant>)> {
     caller.require(&[Role::Steward])?;
-    let grant = grants::request(&state.repo, &caller.principal.id, req).await?;
-    Ok((StatusCode::CREATED, Json(grant)))
+    let grant = grants::request(&state.repo, &caller.principal.id, req.into()).await?;
+    Ok((StatusCode::CREATED, Json(wire::Grant::from(&grant))))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -39,20 +39,22 @@ pub struct GrantQuery {
     /// Only grants on this API.
     pub api: Option<String>,
     /// Only grants in this state.
-    pub status: Option<GrantStatus>,
+    pub status: Option<wire::GrantStatus>,
 }
 
 #[utoipa::path(get, path = "/v1/grants", tag = "grants", params(GrantQuery),
-    responses((status = 200, body = ListReply<Grant>)), security(("bearer" = [])))]
+    responses((status = 200, body = ListReply<wire::Grant>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Shared>,
     caller: Caller,
     Params(q): Params<GrantQuery>,
-) -> ApiResult<Json<ListReply<Grant>>> {
+) -> ApiResult<Json<ListReply<wire::Grant>>> {
     let vis = Visibility::of(&caller.principal)?;
     let filter = ListFilter {
         parent: q.partner,
-        status: q.status.map(|s| s.as_str().to_owned()),
+        status: q
+            .status
+            .map(|s| charter_core::GrantStatus::from(s).as_str().to_owned()),
     };
     let mut reply = list_page::<Grant>(
         &state,
@@ -71,53 +73,34 @@ pub async fn list(
         }
     }
     reply.items = kept;
-    Ok(Json(reply))
+    Ok(Json(reply.render()))
 }
 
 #[utoipa::path(get, path = "/v1/grants/{id}", tag = "grants",
-    responses((status = 200, body = Grant), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Grant), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Grant>> {
+) -> ApiResult<Json<wire::Grant>> {
     let vis = Visibility::of(&caller.principal)?;
-    Ok(Json(vis.load(&state.repo, &id).await?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Decision {
-    pub decision: ApprovalDecision,
-    #[schema(value_type = String)]
-    pub justification: Name,
-    #[schema(value_type = Option<String>)]
-    pub ticket: Option<Name>,
-    /// Required to approve a SaaS connector's grant above `internal` data: why the
-    /// exception is accepted.
-    #[schema(value_type = Option<String>)]
-    pub data_exception: Option<Name>,
+    let grant = vis.load(&state.repo, &id).await?;
+    Ok(Json(wire::Grant::from(&grant)))
 }
 
 /// An owner of the grant's partner approves or rejects it; never its requester.
-#[utoipa::path(post, path = "/v1/grants/{id}/approvals", tag = "grants", request_body = Decision,
-    responses((status = 200, body = Grant), (status = 403), (status = 404), (status = 409)),
+#[utoipa::path(post, path = "/v1/grants/{id}/approvals", tag = "grants", request_body = wire::Decision,
+    responses((status = 200, body = wire::Grant), (status = 403), (status = 404), (status = 409)),
     security(("bearer" = [])))]
 pub async fn decide(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<Decision>,
-) -> ApiResult<Json<Grant>> {
+    Body(req): Body<wire::Decision>,
+) -> ApiResult<Json<wire::Grant>> {
     caller.require(&[Role::Approver])?;
-    let input = ApprovalInput {
-        decision: req.decision,
-        justification: req.justification,
-        ticket: req.ticket,
-        data_exception: req.data_exception,
-    };
-    let grant = grants::decide(&state.repo, &caller.principal.id, &id, input).await?;
-    Ok(Json(grant))
+    let grant = grants::decide(&state.repo, &caller.principal.id, &id, req.into()).await?;
+    Ok(Json(wire::Grant::from(&grant)))
 }
 
 async fn lifecycle(
@@ -126,41 +109,41 @@ async fn lifecycle(
     id: String,
     reason: Name,
     which: Lifecycle,
-) -> ApiResult<Json<Grant>> {
+) -> ApiResult<Json<wire::Grant>> {
     caller.require(&[Role::Steward])?;
     let grant = grants::lifecycle(&state.repo, &caller.principal.id, &id, reason, which).await?;
-    Ok(Json(grant))
+    Ok(Json(wire::Grant::from(&grant)))
 }
 
 #[utoipa::path(post, path = "/v1/grants/{id}/suspend", tag = "grants", request_body = ReasonBody,
-    responses((status = 200, body = Grant), (status = 404), (status = 409)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Grant), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn suspend(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
     Body(b): Body<ReasonBody>,
-) -> ApiResult<Json<Grant>> {
+) -> ApiResult<Json<wire::Grant>> {
     lifecycle(state, caller, id, b.reason, Lifecycle::Suspend).await
 }
 
 #[utoipa::path(post, path = "/v1/grants/{id}/resume", tag = "grants", request_body = ReasonBody,
-    responses((status = 200, body = Grant), (status = 404), (status = 409)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Grant), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn resume(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
     Body(b): Body<ReasonBody>,
-) -> ApiResult<Json<Grant>> {
+) -> ApiResult<Json<wire::Grant>> {
     lifecycle(state, caller, id, b.reason, Lifecycle::Resume).await
 }
 
 #[utoipa::path(post, path = "/v1/grants/{id}/revoke", tag = "grants", request_body = ReasonBody,
-    responses((status = 200, body = Grant), (status = 404), (status = 409)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Grant), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
     Body(b): Body<ReasonBody>,
-) -> ApiResult<Json<Grant>> {
+) -> ApiResult<Json<wire::Grant>> {
     lifecycle(state, caller, id, b.reason, Lifecycle::Revoke).await
 }

@@ -46,6 +46,16 @@ pub struct ListReply<T> {
     pub next: Option<String>,
 }
 
+impl<T> ListReply<T> {
+    /// The same page with each item rendered for the wire.
+    pub fn render<W: for<'a> From<&'a T>>(self) -> ListReply<W> {
+        ListReply {
+            items: self.items.iter().map(W::from).collect(),
+            next: self.next,
+        }
+    }
+}
+
 /// `{reason}` for lifecycle calls.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use charter_core::Role;
-use charter_core::offboarding::Offboarding;
 
 use super::ReasonBody;
 use crate::auth::Caller;
@@ -12,17 +11,18 @@ use crate::error::ApiResult;
 use crate::extract::Body as JsonBody;
 use crate::services::offboarding;
 use crate::state::Shared;
+use crate::wire;
 
 #[utoipa::path(post, path = "/v1/partners/{id}/offboard", tag = "partners", request_body = ReasonBody,
-    responses((status = 200, body = Offboarding), (status = 404), (status = 409)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Offboarding), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn offboard(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<ReasonBody>,
-) -> ApiResult<Json<Offboarding>> {
+) -> ApiResult<Json<wire::Offboarding>> {
     caller.require(&[Role::Steward])?;
     let record =
         offboarding::offboard(&state.tokens(), &caller.principal.id, &id, req.reason).await?;
-    Ok(Json(record))
+    Ok(Json(wire::Offboarding::from(&record)))
 }

@@ -5,40 +5,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use charter_core::{
-    Name, Partner, PartnerId, PartnerKind, PartnerStatus, Principal, PrincipalId, Region, Role,
+    Partner, PartnerId, PartnerKind, PartnerStatus, Principal, PrincipalId, Region, Role,
 };
 use charter_evidence::action;
 use charter_store::ListFilter;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use super::{ListReply, Page, list_page};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
 use crate::state::{AppState, Shared};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPartner {
-    #[schema(value_type = String)]
-    pub name: Name,
-    pub kind: PartnerKind,
-    #[schema(value_type = Vec<String>)]
-    pub regions: Vec<Region>,
-    #[serde(default)]
-    #[schema(value_type = Vec<String>)]
-    pub owners: Vec<PrincipalId>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchPartner {
-    #[schema(value_type = Option<Vec<String>>)]
-    pub regions: Option<Vec<Region>>,
-    #[schema(value_type = Option<Vec<String>>)]
-    pub owners: Option<Vec<PrincipalId>>,
-}
+use crate::wire::{self, NewPartner, PatchPartner};
 
 fn check_regions(regions: Vec<Region>) -> ApiResult<Vec<Region>> {
     let mut regions = regions;
@@ -71,16 +48,17 @@ async fn check_owners(state: &AppState, owners: Vec<PrincipalId>) -> ApiResult<V
 }
 
 #[utoipa::path(post, path = "/v1/partners", tag = "partners", request_body = NewPartner,
-    responses((status = 201, body = Partner), (status = 409), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = wire::Partner), (status = 409), (status = 422)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<Shared>,
     caller: Caller,
     Body(req): Body<NewPartner>,
-) -> ApiResult<(StatusCode, Json<Partner>)> {
+) -> ApiResult<(StatusCode, Json<wire::Partner>)> {
     caller.require(&[Role::Steward])?;
     let regions = check_regions(req.regions)?;
     let owners = check_owners(&state, req.owners).await?;
-    if req.kind == PartnerKind::SaasConnector && owners.is_empty() {
+    let kind = PartnerKind::from(req.kind);
+    if kind == PartnerKind::SaasConnector && owners.is_empty() {
         return Err(ApiError::Invalid(
             "a SaaS connector names its accountable owner on our side: owners must not be empty"
                 .into(),
@@ -91,7 +69,7 @@ pub async fn create(
     let partner = Partner {
         id: PartnerId::generate(ms, rnd),
         name: req.name,
-        kind: req.kind,
+        kind,
         regions,
         owners,
         status: PartnerStatus::Active,
@@ -102,18 +80,18 @@ pub async fn create(
         .repo
         .create(&partner, None, caller.id(), action::PARTNER_CREATE, None)
         .await?;
-    Ok((StatusCode::CREATED, Json(partner)))
+    Ok((StatusCode::CREATED, Json(wire::Partner::from(&partner))))
 }
 
 #[utoipa::path(patch, path = "/v1/partners/{id}", tag = "partners", request_body = PatchPartner,
-    responses((status = 200, body = Partner), (status = 404), (status = 409), (status = 422)),
+    responses((status = 200, body = wire::Partner), (status = 404), (status = 409), (status = 422)),
     security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
     Body(req): Body<PatchPartner>,
-) -> ApiResult<Json<Partner>> {
+) -> ApiResult<Json<wire::Partner>> {
     caller.require(&[Role::Steward])?;
     let old = state.repo.load::<Partner>(&id, "partner").await?;
     if old.value.status == PartnerStatus::Offboarded {
@@ -138,7 +116,7 @@ pub async fn patch(
             None,
         )
         .await?;
-    Ok(Json(partner))
+    Ok(Json(wire::Partner::from(&partner)))
 }
 
 /// Approvers see the partners they own; API owners see every partner (their counterparties);
@@ -152,29 +130,28 @@ fn require_reader(caller: &Caller) -> ApiResult<()> {
 }
 
 #[utoipa::path(get, path = "/v1/partners", tag = "partners", params(Page),
-    responses((status = 200, body = ListReply<Partner>)), security(("bearer" = [])))]
+    responses((status = 200, body = ListReply<wire::Partner>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Shared>,
     caller: Caller,
     Params(page): Params<Page>,
-) -> ApiResult<Json<ListReply<Partner>>> {
+) -> ApiResult<Json<ListReply<wire::Partner>>> {
     require_reader(&caller)?;
-    Ok(Json(
-        list_page(&state, ListFilter::default(), page, |p| visible(&caller, p)).await?,
-    ))
+    let reply = list_page(&state, ListFilter::default(), page, |p| visible(&caller, p)).await?;
+    Ok(Json(reply.render()))
 }
 
 #[utoipa::path(get, path = "/v1/partners/{id}", tag = "partners",
-    responses((status = 200, body = Partner), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Partner), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Partner>> {
+) -> ApiResult<Json<wire::Partner>> {
     require_reader(&caller)?;
     let partner = state.repo.load::<Partner>(&id, "partner").await?.value;
     if !visible(&caller, &partner) {
         return Err(ApiError::not_found("partner"));
     }
-    Ok(Json(partner))
+    Ok(Json(wire::Partner::from(&partner)))
 }

@@ -4,37 +4,18 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use charter_core::{Name, Principal, PrincipalId, Role};
+use charter_core::{Principal, PrincipalId, Role};
 use charter_evidence::action;
 use charter_store::{ListFilter, Op, Unit, Versioned};
 use jiff::SignedDuration;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
 
 use super::{ListReply, Page, ReasonBody, list_page};
 use crate::auth::{Caller, new_token, token_hash};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
 use crate::state::Shared;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPrincipal {
-    #[schema(value_type = String)]
-    pub name: Name,
-    pub roles: Vec<Role>,
-    /// Token lifetime in days (1–365, default from settings: 90).
-    pub token_days: Option<u32>,
-}
-
-/// A principal with its bearer token, which is shown only in this reply.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PrincipalWithToken {
-    #[serde(flatten)]
-    pub principal: Principal,
-    pub token: String,
-}
+use crate::wire::{self, NewPrincipal, PrincipalWithToken, RotateBody};
 
 fn token_lifetime(state: &Shared, days: Option<u32>) -> ApiResult<SignedDuration> {
     let days = match days {
@@ -63,7 +44,7 @@ pub async fn create(
             "roles must name at least one role".into(),
         ));
     }
-    let mut roles = req.roles;
+    let mut roles: Vec<Role> = req.roles.into_iter().map(Role::from).collect();
     roles.sort();
     roles.dedup();
     let now = state.now();
@@ -89,21 +70,23 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(PrincipalWithToken { principal, token }),
+        Json(PrincipalWithToken {
+            principal: wire::Principal::from(&principal),
+            token,
+        }),
     ))
 }
 
 #[utoipa::path(get, path = "/v1/principals", tag = "principals", params(Page),
-    responses((status = 200, body = ListReply<Principal>)), security(("bearer" = [])))]
+    responses((status = 200, body = ListReply<wire::Principal>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Shared>,
     caller: Caller,
     Params(page): Params<Page>,
-) -> ApiResult<Json<ListReply<Principal>>> {
+) -> ApiResult<Json<ListReply<wire::Principal>>> {
     caller.require(&[])?;
-    Ok(Json(
-        list_page(&state, ListFilter::default(), page, |_| true).await?,
-    ))
+    let reply = list_page::<Principal>(&state, ListFilter::default(), page, |_| true).await?;
+    Ok(Json(reply.render()))
 }
 
 async fn load_visible(
@@ -120,19 +103,14 @@ async fn load_visible(
 }
 
 #[utoipa::path(get, path = "/v1/principals/{id}", tag = "principals",
-    responses((status = 200, body = Principal), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Principal), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Principal>> {
-    Ok(Json(load_visible(&state, &caller, &id).await?.value))
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateBody {
-    pub token_days: Option<u32>,
+) -> ApiResult<Json<wire::Principal>> {
+    let principal = load_visible(&state, &caller, &id).await?.value;
+    Ok(Json(wire::Principal::from(&principal)))
 }
 
 /// Issues a new token; the old one stops working at once.
@@ -175,17 +153,20 @@ pub async fn rotate(
             audit: vec![rec],
         })
         .await?;
-    Ok(Json(PrincipalWithToken { principal, token }))
+    Ok(Json(PrincipalWithToken {
+        principal: wire::Principal::from(&principal),
+        token,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/principals/{id}/disable", tag = "principals", request_body = ReasonBody,
-    responses((status = 200, body = Principal), (status = 404), (status = 409)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Principal), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn disable(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
     Body(body): Body<ReasonBody>,
-) -> ApiResult<Json<Principal>> {
+) -> ApiResult<Json<wire::Principal>> {
     caller.require(&[])?;
     let old = state.repo.load::<Principal>(&id, "principal").await?;
     if caller.id() == id {
@@ -211,5 +192,5 @@ pub async fn disable(
             None,
         )
         .await?;
-    Ok(Json(principal))
+    Ok(Json(wire::Principal::from(&principal)))
 }

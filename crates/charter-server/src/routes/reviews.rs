@@ -4,11 +4,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use charter_core::review::{Attest, AttestDecision, Review, ReviewKind, ReviewStatus};
-use charter_core::{ApiId, Name, PartnerId, Role, Scope};
+use charter_core::Role;
+use charter_core::review::{Review, ReviewKind, ReviewStatus};
 use charter_store::ListFilter;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::{ListReply, Page, list_page};
 use crate::auth::Caller;
@@ -16,28 +16,7 @@ use crate::error::ApiResult;
 use crate::extract::{Body, Params};
 use crate::services::reviews::{self, Readers};
 use crate::state::Shared;
-
-/// `{partner}` or `{api}`: whose grants the campaign reviews.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartReview {
-    #[schema(value_type = Option<String>)]
-    pub partner: Option<PartnerId>,
-    #[schema(value_type = Option<String>)]
-    pub api: Option<ApiId>,
-}
-
-/// A reviewer's decision on one item.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AttestBody {
-    pub decision: AttestDecision,
-    /// With `reduce`: the scopes to keep (a non-empty strict subset of the grant's).
-    #[schema(value_type = Option<Vec<String>>)]
-    pub scopes: Option<Vec<Scope>>,
-    #[schema(value_type = String)]
-    pub justification: Name,
-}
+use crate::wire::{self, AttestBody, StartReview};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -45,37 +24,37 @@ pub struct ReviewQuery {
     pub limit: Option<u32>,
     pub after: Option<String>,
     /// Only open or only completed reviews.
-    pub status: Option<ReviewStatus>,
+    pub status: Option<wire::ReviewStatus>,
     /// Only campaigns (`recertification`) or only `post_incident` reviews.
-    pub kind: Option<ReviewKind>,
+    pub kind: Option<wire::ReviewKind>,
 }
 
 /// A steward starts a recertification campaign over every active (or overdue-suspended)
 /// grant of a partner or on an API.
 #[utoipa::path(post, path = "/v1/reviews", tag = "reviews", request_body = StartReview,
-    responses((status = 201, body = Review), (status = 409), (status = 422)), security(("bearer" = [])))]
+    responses((status = 201, body = wire::Review), (status = 409), (status = 422)), security(("bearer" = [])))]
 pub async fn start(
     State(state): State<Shared>,
     caller: Caller,
     Body(req): Body<StartReview>,
-) -> ApiResult<(StatusCode, Json<Review>)> {
+) -> ApiResult<(StatusCode, Json<wire::Review>)> {
     caller.require(&[Role::Steward])?;
     let subject = reviews::subject(req.partner, req.api)?;
     let review = reviews::start(&state.repo, &caller.principal.id, subject).await?;
-    Ok((StatusCode::CREATED, Json(review)))
+    Ok((StatusCode::CREATED, Json(wire::Review::from(&review))))
 }
 
 #[utoipa::path(get, path = "/v1/reviews", tag = "reviews", params(ReviewQuery),
-    responses((status = 200, body = ListReply<Review>)), security(("bearer" = [])))]
+    responses((status = 200, body = ListReply<wire::Review>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Shared>,
     caller: Caller,
     Params(q): Params<ReviewQuery>,
-) -> ApiResult<Json<ListReply<Review>>> {
+) -> ApiResult<Json<ListReply<wire::Review>>> {
     let mut readers = Readers::of(&caller.principal)?;
     let filter = ListFilter {
         parent: None,
-        status: q.status.map(|s| s.as_str().to_owned()),
+        status: q.status.map(|s| ReviewStatus::from(s).as_str().to_owned()),
     };
     let mut reply = list_page::<Review>(
         &state,
@@ -84,7 +63,7 @@ pub async fn list(
             limit: q.limit,
             after: q.after,
         },
-        |r| q.kind.is_none_or(|k| r.kind == k),
+        |r| q.kind.is_none_or(|k| r.kind == ReviewKind::from(k)),
     )
     .await?;
     let mut kept = Vec::with_capacity(reply.items.len());
@@ -94,42 +73,37 @@ pub async fn list(
         }
     }
     reply.items = kept;
-    Ok(Json(reply))
+    Ok(Json(reply.render()))
 }
 
 /// A review; items still awaiting their decision show usage evidence as of now, decided
 /// items the evidence their reviewer saw.
 #[utoipa::path(get, path = "/v1/reviews/{id}", tag = "reviews",
-    responses((status = 200, body = Review), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = wire::Review), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Review>> {
+) -> ApiResult<Json<wire::Review>> {
     let mut readers = Readers::of(&caller.principal)?;
-    Ok(Json(reviews::get(&state.repo, &mut readers, &id).await?))
+    let review = reviews::get(&state.repo, &mut readers, &id).await?;
+    Ok(Json(wire::Review::from(&review)))
 }
 
 /// An owner of the grant's partner — never the grant's requester, admins included — keeps,
 /// reduces or revokes the grant of one item.
 #[utoipa::path(post, path = "/v1/reviews/{id}/items/{item}/attest", tag = "reviews",
     request_body = AttestBody,
-    responses((status = 200, body = Review), (status = 403), (status = 404), (status = 409), (status = 422)),
+    responses((status = 200, body = wire::Review), (status = 403), (status = 404), (status = 409), (status = 422)),
     security(("bearer" = [])))]
 pub async fn attest(
     State(state): State<Shared>,
     caller: Caller,
     Path((id, item_id)): Path<(String, String)>,
     Body(req): Body<AttestBody>,
-) -> ApiResult<Json<Review>> {
+) -> ApiResult<Json<wire::Review>> {
     caller.require(&[Role::Approver])?;
-    let input = Attest {
-        decision: req.decision,
-        scopes: req.scopes,
-        justification: req.justification,
-        by: caller.principal.id.clone(),
-    };
-    Ok(Json(
-        reviews::attest(&state.repo, &id, &item_id, input).await?,
-    ))
+    let input = req.into_attest(caller.principal.id.clone());
+    let review = reviews::attest(&state.repo, &id, &item_id, input).await?;
+    Ok(Json(wire::Review::from(&review)))
 }

@@ -21,5 +21,6 @@ mod multi_node;
 mod nginx;
 mod oauth;
 mod offboarding;
+mod openapi;
 mod reviews;
 mod role_matrix;
