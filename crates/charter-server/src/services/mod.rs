@@ -3,5 +3,8 @@
 //! the result with its audit record and returns a typed result. The admin API's handlers and
 //! the console both call these functions: parse → authorise → call a service → render.
 
+pub mod compliance;
+pub mod findings;
 pub mod grants;
 pub mod reviews;
+pub mod snapshot;
