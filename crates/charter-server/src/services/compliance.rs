@@ -128,7 +128,7 @@ const PR_AA_01: Def = Def {
     framework: CSF,
     control: "PR.AA-01",
     title: "Identities and credentials for authorized users, services, and hardware are managed by the organization",
-    rule: "No owner_missing, credential_stale or credential_shared finding: every partner not yet offboarded and every API has an enabled accountable owner, every active credential is within its maximum age, every live grant has an active credential, and no client id calls from several networks.",
+    rule: "No owner_missing, credential_stale or credential_shared finding: every partner not yet offboarded and every API has an enabled accountable owner, every active credential is within its maximum age, every live grant that was given credentials still has an active one, and no client id calls from several networks.",
 };
 const PR_AA_03: Def = Def {
     framework: CSF,
@@ -1103,6 +1103,21 @@ mod rules {
             assert_eq!(c.status, Status::Fail, "{id}");
             assert_eq!(c.findings, [FindingKind::CredentialStale], "{id}");
         }
+    }
+
+    #[test]
+    fn a_grant_never_given_a_credential_fails_nothing() {
+        let mut s = verified();
+        s.credentials.clear();
+        let r = run(&s, None);
+        for id in ["PR.AA-01", "PR.AA-03", "NHI7"] {
+            assert_ne!(control(&r, id).status, Status::Fail, "{id}");
+        }
+        let e = &control(&r, "PR.AA-01").evidence;
+        assert_eq!(
+            e["live_grants_without_active_credential"],
+            json!([s.grants[0].id])
+        );
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! stored; `GET /v1/findings` loads a snapshot and calls [`findings`]). Each finding names its
 //! kind, a severity, the subject it is about, the evidence behind it, and the OWASP NHI Top 10
 //! (2025) risk and NIST CSF 2.0 subcategory fixed for its kind (DESIGN.md, "Findings").
+//!
+//! `credential_stale` is about credentials that exist: one past its maximum age, or an active
+//! grant whose credentials have all ended (it had one; none is active now). A grant that has
+//! never had a credential raises no credential finding — nothing was issued that could be
+//! stale, and such a grant cannot obtain a token.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -315,7 +320,8 @@ pub fn scope_unused(s: &Snapshot, now: Timestamp) -> Vec<Finding> {
 }
 
 /// `credential_stale`: an active credential past its maximum age on a grant that is not
-/// over, or an active grant with no active credential at all.
+/// over, or an active grant that had credentials and has no active one left. A grant that
+/// never had a credential is not a finding.
 pub fn credential_stale(s: &Snapshot, now: Timestamp) -> Vec<Finding> {
     let mut by_grant: HashMap<&str, Vec<&charter_core::Credential>> = HashMap::new();
     for r in &s.credentials {
@@ -349,7 +355,7 @@ pub fn credential_stale(s: &Snapshot, now: Timestamp) -> Vec<Finding> {
                 .about(Some(g.partner.as_str()), Some(g.api.as_str())),
             );
         }
-        if active.is_empty() && is_active(g, now) {
+        if !creds.is_empty() && active.is_empty() && is_active(g, now) {
             out.push(Finding::of_grant(
                 FindingKind::CredentialStale,
                 g,
@@ -662,6 +668,14 @@ mod tests {
         // A suspended grant lets no one in: its ended credentials are not a finding.
         s.grants[0].status = GrantStatus::Suspended;
         assert!(credential_stale(&s, now()).is_empty());
+    }
+
+    #[test]
+    fn a_grant_that_never_had_a_credential_is_not_credential_stale() {
+        let mut s = world();
+        s.credentials.clear();
+        assert!(credential_stale(&s, now()).is_empty());
+        assert_eq!(kinds(&s), []);
     }
 
     #[test]
