@@ -15,6 +15,7 @@ pub mod keyring;
 pub mod limits;
 pub mod listen;
 pub mod oauth;
+pub mod pages;
 pub mod repo;
 pub mod routes;
 pub mod scheduler;
@@ -220,6 +221,10 @@ pub fn control_router(state: Shared) -> Router {
             axum::routing::get(oauth::metadata),
         )
         .route(oauth::JWKS_PATH, axum::routing::get(oauth::jwks))
+        .route(
+            pages::STYLESHEET_PATH,
+            axum::routing::get(pages::stylesheet),
+        )
         .route(
             "/.well-known/charter-evidence-keys",
             axum::routing::get(evidence_keys),

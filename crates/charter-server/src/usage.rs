@@ -69,14 +69,16 @@ pub struct Scan {
     pub truncated: bool,
 }
 
-/// Reads the `access.decision` records in `[since, until]` newest first — those of one
-/// grant when `grant` is given, else all — and hands each to `f` until it breaks.
-pub async fn scan_decisions(
+/// Reads the records of `action` in `[since, until]` newest first — those about `target`
+/// when it is given, else all — and hands each to `f` with its sequence number and time
+/// until `f` breaks. A record whose `at` does not parse is counted and skipped.
+pub async fn scan_action(
     store: &dyn Store,
-    grant: Option<&str>,
+    action: &str,
+    target: Option<&str>,
     since: Timestamp,
     until: Timestamp,
-    mut f: impl FnMut(&Decision) -> ControlFlow<()>,
+    mut f: impl FnMut(u64, &AuditRecord, Timestamp) -> ControlFlow<()>,
 ) -> Result<Scan, StoreError> {
     let mut scan = Scan::default();
     let mut before = 0;
@@ -84,8 +86,8 @@ pub async fn scan_decisions(
         let page = store
             .audit_query(&AuditQuery {
                 before,
-                target: grant.map(str::to_owned),
-                action: Some(action::ACCESS_DECISION.into()),
+                target: target.map(str::to_owned),
+                action: Some(action.to_owned()),
                 limit: PAGE,
                 newest_first: true,
                 ..AuditQuery::default()
@@ -98,14 +100,13 @@ pub async fn scan_decisions(
                     id: format!("audit record {}", row.seq),
                     source,
                 })?;
-            let Some(d) = Decision::from_record(&rec) else {
-                continue;
-            };
-            if d.at < since - SKEW {
-                return Ok(scan);
-            }
-            if d.at >= since && d.at <= until && f(&d).is_break() {
-                return Ok(scan);
+            if let Ok(at) = rec.at.parse::<Timestamp>() {
+                if at < since - SKEW {
+                    return Ok(scan);
+                }
+                if at >= since && at <= until && f(row.seq, &rec, at).is_break() {
+                    return Ok(scan);
+                }
             }
             if scan.records >= MAX_SCAN {
                 scan.truncated = true;
@@ -117,6 +118,29 @@ pub async fn scan_decisions(
             _ => return Ok(scan),
         }
     }
+}
+
+/// Reads the `access.decision` records in `[since, until]` newest first — those of one
+/// grant when `grant` is given, else all — and hands each to `f` until it breaks.
+pub async fn scan_decisions(
+    store: &dyn Store,
+    grant: Option<&str>,
+    since: Timestamp,
+    until: Timestamp,
+    mut f: impl FnMut(&Decision) -> ControlFlow<()>,
+) -> Result<Scan, StoreError> {
+    scan_action(
+        store,
+        action::ACCESS_DECISION,
+        grant,
+        since,
+        until,
+        |_, rec, _| match Decision::from_record(rec) {
+            Some(d) => f(&d),
+            None => ControlFlow::Continue(()),
+        },
+    )
+    .await
 }
 
 /// Allowed calls per scope, the last allowed call and the denials of one grant in

@@ -93,6 +93,42 @@ both_backends! {
         assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         let page = resp.text().await.unwrap();
         assert!(page.contains(&grant) && page.contains("removed") && page.contains("approved"));
+        assert!(!page.contains("<td class=\"when\"></td>"), "every row has its time: {page}");
+        assert!(page.contains("regions eu") && !page.contains("[&#34;eu&#34;]"), "{page}");
+        assert!(page.contains(" issued on "), "{page}");
+    }
+
+    async fn the_html_timeline_escapes_and_links_the_one_stylesheet(app: TestApp) {
+        let w = World::new(&app).await;
+        let (s, g) = app.post("/v1/grants", &w.steward.1, w.grant_body(&app, &w.direct)).await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        let grant = g["id"].as_str().unwrap().to_owned();
+        let (s, v) = app.post(&format!("/v1/grants/{grant}/approvals"), &w.alice.1,
+            json!({ "decision": "approve", "justification": "<script>alert('x')</script>", "ticket": "CHG-<b>" })).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let resp = app.http.get(format!("{}/v1/grants/{grant}/evidence?format=html", app.base)).bearer_auth(&w.auditor.1).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("default-src 'none'") && csp.contains("style-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        let page = resp.text().await.unwrap();
+        assert!(!page.contains("<script") && !page.contains("<b>"), "{page}");
+        assert!(page.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;"), "{page}");
+        assert!(page.contains("(ticket CHG-&#60;b&#62;)"), "{page}");
+        assert!(!page.contains("<style"), "{page}");
+        // The API's name stands beside its id (from its publish event).
+        assert!(page.contains(&format!("orders <code>{}</code>", w.api)), "{page}");
+
+        // The one stylesheet, linked by both pages, public and long cached.
+        let href = page.split("<link rel=\"stylesheet\" href=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        assert!(href.starts_with("/static/charter.css?v="), "{href}");
+        let (_, _, report) = crate::compliance::html(&app, ADMIN_TOKEN, "?format=html").await;
+        assert!(report.contains(&format!("href=\"{href}\"")), "{report}");
+        let css = app.http.get(format!("{}{href}", app.base)).send().await.unwrap();
+        assert_eq!(css.status(), StatusCode::OK);
+        assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+        assert!(css.headers()["cache-control"].to_str().unwrap().contains("max-age=31536000"));
+        assert!(css.text().await.unwrap().contains(".badge"));
     }
 
     async fn a_partner_bundle_after_offboarding_and_key_rotation(app: TestApp) {

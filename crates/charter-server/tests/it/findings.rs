@@ -100,11 +100,9 @@ both_backends! {
         let (s, short) = app.post(&format!("/v1/grants/{grant}/credentials"), &w.steward.1, json!({ "kind": "client_secret", "max_age_days": 10 })).await;
         assert_eq!(s, StatusCode::CREATED, "{short}");
         let long = w.client(&app, &grant).await;
-        // Another active grant that never got a credential.
+        // Another active grant that never got a credential: nothing issued can be stale.
         let bare = w.active_grant(&app).await;
-        let f = about(&app, "credential_stale", &bare).await.unwrap();
-        assert_mapping(&f, "credential_stale", "high", "NHI7", "PR.AA-01");
-        assert_eq!(f["evidence"]["active_credentials"], 0);
+        assert!(about(&app, "credential_stale", &bare).await.is_none());
 
         let token = app.token_for(&long).await;
         assert_eq!(gw_call(&app, reqwest::Method::GET, "/orders/orders/1", &token).await.0, StatusCode::OK);
@@ -161,6 +159,25 @@ both_backends! {
         let (s, _) = app.post("/v1/grants", &w.steward.1, w.grant_body(&app, &w.direct)).await;
         assert_eq!(s, StatusCode::CREATED);
         assert!(about(&app, "grant_expiring", &grant).await.is_none());
+    }
+
+    async fn a_grant_whose_credentials_all_ended(app: TestApp) {
+        let w = World::new(&app).await;
+        let bare = w.active_grant(&app).await;
+        let grant = w.active_grant(&app).await;
+        let client = w.client(&app, &grant).await;
+        assert!(findings(&app, ADMIN_TOKEN, "credential_stale").await.is_empty(), "a grant never given a credential is no finding");
+        let (s, v) = app.post(&format!("/v1/credentials/{}/revoke", client.credential), &w.steward.1, json!({ "reason": "leaked" })).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let f = about(&app, "credential_stale", &grant).await.unwrap();
+        assert_mapping(&f, "credential_stale", "high", "NHI7", "PR.AA-01");
+        assert_eq!(f["subject"], json!({ "type": "grant", "id": grant }));
+        assert_eq!(f["evidence"]["active_credentials"], 0);
+        assert_eq!(f["evidence"]["credentials"], 1);
+        assert!(about(&app, "credential_stale", &bare).await.is_none());
+        // A new credential clears it.
+        w.client(&app, &grant).await;
+        assert!(about(&app, "credential_stale", &grant).await.is_none());
     }
 
     async fn one_credential_from_several_networks(app: TestApp) {
