@@ -20,6 +20,7 @@ pub mod repo;
 pub mod routes;
 pub mod scheduler;
 pub mod services;
+pub mod settings;
 pub mod state;
 pub mod usage;
 pub mod wire;

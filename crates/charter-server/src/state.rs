@@ -11,30 +11,7 @@ use crate::keyring::KeyRing;
 use crate::limits::Limits;
 use crate::repo::Repo;
 use crate::services::issuance::Tokens;
-
-/// Settings the admin API enforces.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// This deployment's issuer URL (no trailing slash); every OAuth URL is under it.
-    pub issuer: String,
-    /// Default maximum age of a credential.
-    pub credential_max_age_days: u32,
-    /// Lifetime of a principal's bearer token.
-    pub principal_token_days: i64,
-    /// Failed admin authentications allowed per source address per minute.
-    pub auth_failures_per_minute: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            issuer: "http://127.0.0.1:7600".into(),
-            credential_max_age_days: charter_core::credential::DEFAULT_MAX_AGE_DAYS,
-            principal_token_days: 90,
-            auth_failures_per_minute: 20,
-        }
-    }
-}
+pub use crate::settings::Settings;
 
 pub struct AppState {
     pub repo: Repo,

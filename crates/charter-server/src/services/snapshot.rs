@@ -23,7 +23,7 @@ use super::{compliance, findings};
 use crate::error::ApiResult;
 use crate::keyring::KeyRecord;
 use crate::repo::Repo;
-use crate::state::Settings;
+use crate::settings::Settings;
 use crate::usage::{self, ClientSources, Scan};
 
 /// Which audit-derived facts a request needs (the objects are always read).
