@@ -5,7 +5,6 @@
 //! records with [`AuditRecord::seal`]; a reader replays stored rows through a
 //! [`ChainVerifier`], which reports the first record at which the chain breaks.
 
-use crate::action;
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{CanonicalError, canonical_json};
@@ -364,6 +363,7 @@ mod tests {
 #[cfg(test)]
 mod prepared_tests {
     use super::*;
+    use crate::action;
 
     #[test]
     fn prepared_sealing_matches_the_generic_encoding() {

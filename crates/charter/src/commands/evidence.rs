@@ -7,7 +7,6 @@
 //! bundle (or its HTML timeline) from the admin API and writes the body as the server sent
 //! it, byte for byte.
 
-use charter_evidence::action;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -199,7 +198,7 @@ mod tests {
 
     /// A valid bundle: one `grant.request` record, one statement, signed with a fixed test
     /// key (made with `charter_evidence::bundle::sign`).
-    const MINIMAL: &str = r#"{"events":[{"body":"{\"action\":\"grant.request\",\"actor\":\"prn_01JSTEWARD\",\"at\":\"2026-11-03T10:00:00Z\",\"details\":{\"after\":{\"id\":\"grt_01JDELIVERYSYNC\",\"state\":\"pending\"}},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"reason\":null,\"seq\":1,\"target\":\"grt_01JDELIVERYSYNC\"}","hash":"565beb5c250865cbe4d8ce8380a2fe4bc4bab204f35185b0e5669b301ff0b336","seq":1}],"format":"charter-evidence/1","generated_at":"2026-11-29T02:00:00Z","head":{"hash":"565beb5c250865cbe4d8ce8380a2fe4bc4bab204f35185b0e5669b301ff0b336","seq":1},"issuer":"https://charter.example.com","keys":[{"alg":"EdDSA","crv":"Ed25519","kid":"evk_2026a","kty":"OKP","use":"sig","x":"6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw"}],"links":[{"hash":"565beb5c250865cbe4d8ce8380a2fe4bc4bab204f35185b0e5669b301ff0b336","seq":1}],"signature":"eyJhbGciOiJFZERTQSIsImI2NCI6dHJ1ZSwia2lkIjoiZXZrXzIwMjZhIn0..DzWsGR9ya-_lSk9wnJRXTHXCy6P9v-VaSsp5QCAIKLqblxMWAMY-6L51N5h40VOgJF-h_Un2cHaPVYeGg8csAA","statements":[{"events":[1],"facts":{"action":action::GRANT_REQUEST,"actor":"prn_01JSTEWARD","at":"2026-11-03T10:00:00Z"},"grant":"grt_01JDELIVERYSYNC","id":"st-1","kind":"requested","text":"prn_01JSTEWARD requested access on 2026-11-03T10:00:00Z"}],"subject":{"id":"grt_01JDELIVERYSYNC","type":"grant"}}"#;
+    const MINIMAL: &str = r#"{"events":[{"body":"{\"action\":\"grant.request\",\"actor\":\"prn_01JSTEWARD\",\"at\":\"2026-11-03T10:00:00Z\",\"details\":{\"after\":{\"id\":\"grt_01JDELIVERYSYNC\",\"state\":\"pending\"}},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"reason\":null,\"seq\":1,\"target\":\"grt_01JDELIVERYSYNC\"}","hash":"565beb5c250865cbe4d8ce8380a2fe4bc4bab204f35185b0e5669b301ff0b336","seq":1}],"format":"charter-evidence/1","generated_at":"2026-11-29T02:00:00Z","head":{"hash":"565beb5c250865cbe4d8ce8380a2fe4bc4bab204f35185b0e5669b301ff0b336","seq":1},"issuer":"https://charter.example.com","keys":[{"alg":"EdDSA","crv":"Ed25519","kid":"evk_2026a","kty":"OKP","use":"sig","x":"6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw"}],"links":[{"hash":"565beb5c250865cbe4d8ce8380a2fe4bc4bab204f35185b0e5669b301ff0b336","seq":1}],"signature":"eyJhbGciOiJFZERTQSIsImI2NCI6dHJ1ZSwia2lkIjoiZXZrXzIwMjZhIn0..DzWsGR9ya-_lSk9wnJRXTHXCy6P9v-VaSsp5QCAIKLqblxMWAMY-6L51N5h40VOgJF-h_Un2cHaPVYeGg8csAA","statements":[{"events":[1],"facts":{"action":"grant.request","actor":"prn_01JSTEWARD","at":"2026-11-03T10:00:00Z"},"grant":"grt_01JDELIVERYSYNC","id":"st-1","kind":"requested","text":"prn_01JSTEWARD requested access on 2026-11-03T10:00:00Z"}],"subject":{"id":"grt_01JDELIVERYSYNC","type":"grant"}}"#;
 
     fn file(text: &str) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();
