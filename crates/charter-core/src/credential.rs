@@ -25,6 +25,11 @@ pub enum CredentialKind {
     PrivateKeyJwt,
 }
 
+wire_names!(CredentialKind, "credential kind", {
+    ClientSecret => "client_secret",
+    PrivateKeyJwt => "private_key_jwt",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -106,6 +106,12 @@ pub enum PartnerKind {
     SaasConnector,
 }
 
+wire_names!(PartnerKind, "partner kind", {
+    Direct => "direct",
+    Reseller => "reseller",
+    SaasConnector => "saas_connector",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -53,7 +53,7 @@ macro_rules! string_value {
 }
 
 /// Echo at most 64 characters of rejected input back in an error.
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
@@ -97,16 +97,12 @@ pub enum DataClass {
     Restricted,
 }
 
-impl DataClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Internal => "internal",
-            Self::Confidential => "confidential",
-            Self::Restricted => "restricted",
-        }
-    }
-}
+wire_names!(DataClass, "data class", {
+    Public => "public",
+    Internal => "internal",
+    Confidential => "confidential",
+    Restricted => "restricted",
+});
 
 /// What a principal may do on the admin API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -121,16 +117,14 @@ pub enum Role {
     Gateway,
 }
 
-impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Admin,
-        Role::ApiOwner,
-        Role::Steward,
-        Role::Approver,
-        Role::Auditor,
-        Role::Gateway,
-    ];
-}
+wire_names!(Role, "role", {
+    Admin => "admin",
+    ApiOwner => "api_owner",
+    Steward => "steward",
+    Approver => "approver",
+    Auditor => "auditor",
+    Gateway => "gateway",
+});
 
 /// HTTP methods an operation can be published with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -187,7 +181,8 @@ impl std::str::FromStr for Method {
     type Err = DomainError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Method::parse(s).ok_or_else(|| DomainError::invalid(format!("unknown method {:?}", truncate(s))))
+        Method::parse(s)
+            .ok_or_else(|| DomainError::invalid(format!("unknown method {:?}", truncate(s))))
     }
 }
 

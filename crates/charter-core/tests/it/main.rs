@@ -7,3 +7,4 @@
 mod decision_table;
 mod fixtures;
 mod reasons;
+mod wire_names;
