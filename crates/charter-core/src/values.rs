@@ -295,6 +295,15 @@ impl Weekday {
     }
 }
 
+/// The IANA time zones windows resolve against: the copy compiled into the binary (jiff's
+/// `tzdb-bundle-always`), never the host's `/usr/share/zoneinfo` or `TZDIR`, so a window
+/// means the same on every node whatever tzdata each host has installed.
+fn time_zones() -> &'static jiff::tz::TimeZoneDatabase {
+    static BUNDLED: std::sync::LazyLock<jiff::tz::TimeZoneDatabase> =
+        std::sync::LazyLock::new(jiff::tz::TimeZoneDatabase::bundled);
+    &BUNDLED
+}
+
 /// When calls are allowed: on `days`, from `start` to `end` local time in `timezone`. A
 /// window whose end is before its start runs past midnight (and belongs to the day it
 /// started on).
@@ -356,7 +365,7 @@ impl TryFrom<RawWindow> for TimeWindow {
                 "time_window.start and end must differ",
             ));
         }
-        let tz = jiff::tz::TimeZone::get(&raw.timezone).map_err(|_| {
+        let tz = time_zones().get(&raw.timezone).map_err(|_| {
             DomainError::invalid(format!("unknown time zone {:?}", truncate(&raw.timezone)))
         })?;
         Ok(Self {
