@@ -27,6 +27,11 @@ pub enum CredentialKind {
     PrivateKeyJwt,
 }
 
+wire_names!(CredentialKind, "credential kind", {
+    ClientSecret => "client_secret",
+    PrivateKeyJwt => "private_key_jwt",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialStatus {

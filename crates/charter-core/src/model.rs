@@ -101,6 +101,12 @@ pub enum PartnerKind {
     SaasConnector,
 }
 
+wire_names!(PartnerKind, "partner kind", {
+    Direct => "direct",
+    Reseller => "reseller",
+    SaasConnector => "saas_connector",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartnerStatus {

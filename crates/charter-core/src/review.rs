@@ -38,6 +38,11 @@ pub enum ReviewKind {
     PostIncident,
 }
 
+wire_names!(ReviewKind, "review kind", {
+    Recertification => "recertification",
+    PostIncident => "post_incident",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewStatus {
@@ -47,14 +52,10 @@ pub enum ReviewStatus {
     Completed,
 }
 
-impl ReviewStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Completed => "completed",
-        }
-    }
-}
+wire_names!(ReviewStatus, "review status", {
+    Open => "open",
+    Completed => "completed",
+});
 
 /// What a review covers: `{type: "partner" | "api" | "grant", id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,15 +176,11 @@ pub enum AttestDecision {
     Revoke,
 }
 
-impl AttestDecision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Keep => "keep",
-            Self::Reduce => "reduce",
-            Self::Revoke => "revoke",
-        }
-    }
-}
+wire_names!(AttestDecision, "decision", {
+    Keep => "keep",
+    Reduce => "reduce",
+    Revoke => "revoke",
+});
 
 /// A reviewer's decision on one item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -55,7 +55,7 @@ macro_rules! string_value {
 }
 
 /// Echo at most 64 characters of rejected input back in an error.
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
@@ -98,16 +98,12 @@ pub enum DataClass {
     Restricted,
 }
 
-impl DataClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Internal => "internal",
-            Self::Confidential => "confidential",
-            Self::Restricted => "restricted",
-        }
-    }
-}
+wire_names!(DataClass, "data class", {
+    Public => "public",
+    Internal => "internal",
+    Confidential => "confidential",
+    Restricted => "restricted",
+});
 
 /// What a principal may do on the admin API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -121,16 +117,14 @@ pub enum Role {
     Gateway,
 }
 
-impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Admin,
-        Role::ApiOwner,
-        Role::Steward,
-        Role::Approver,
-        Role::Auditor,
-        Role::Gateway,
-    ];
-}
+wire_names!(Role, "role", {
+    Admin => "admin",
+    ApiOwner => "api_owner",
+    Steward => "steward",
+    Approver => "approver",
+    Auditor => "auditor",
+    Gateway => "gateway",
+});
 
 /// HTTP methods an operation can be published with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -298,6 +292,15 @@ impl Weekday {
     }
 }
 
+/// The IANA time zones windows resolve against: the copy compiled into the binary (jiff's
+/// `tzdb-bundle-always`), never the host's `/usr/share/zoneinfo` or `TZDIR`, so a window
+/// means the same on every node whatever tzdata each host has installed.
+fn time_zones() -> &'static jiff::tz::TimeZoneDatabase {
+    static BUNDLED: std::sync::LazyLock<jiff::tz::TimeZoneDatabase> =
+        std::sync::LazyLock::new(jiff::tz::TimeZoneDatabase::bundled);
+    &BUNDLED
+}
+
 /// When calls are allowed: on `days`, from `start` to `end` local time in `timezone`. A
 /// window whose end is before its start runs past midnight (and belongs to the day it
 /// started on).
@@ -348,7 +351,7 @@ impl TryFrom<RawWindow> for TimeWindow {
                 "time_window.start and end must differ",
             ));
         }
-        let tz = jiff::tz::TimeZone::get(&raw.timezone).map_err(|_| {
+        let tz = time_zones().get(&raw.timezone).map_err(|_| {
             DomainError::invalid(format!("unknown time zone {:?}", truncate(&raw.timezone)))
         })?;
         Ok(Self {

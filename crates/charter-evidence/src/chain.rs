@@ -363,7 +363,6 @@ mod tests {
 #[cfg(test)]
 mod prepared_tests {
     use super::*;
-    use crate::action;
 
     #[test]
     fn prepared_sealing_matches_the_generic_encoding() {

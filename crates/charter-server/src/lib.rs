@@ -386,8 +386,10 @@ impl Running {
     }
 }
 
-/// Opens the store, bootstraps, binds the listeners the role needs, and serves until
-/// `shutdown` resolves.
+/// Binds the listeners the role needs, then opens the store, bootstraps, and serves until
+/// `shutdown` resolves. Binding comes first so that a busy address fails before anything is
+/// created, and so that a port of 0 works: without `--issuer` the issuer is derived from the
+/// control plane's *bound* address.
 pub async fn start(
     config: &Config,
     clock: Arc<dyn Clock>,
@@ -395,6 +397,29 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     config.check_transport()?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => Some(listen::tls_acceptor(c, k)?),
+        _ => None,
+    };
+    let control_listener = if matches!(config.role, NodeRole::All | NodeRole::Control) {
+        Some(bind(config.listen, "the control plane", "--listen").await?)
+    } else {
+        None
+    };
+    let gateway_listener = if matches!(config.role, NodeRole::All | NodeRole::Gateway) {
+        Some(bind(config.gateway_listen, "the gateway", "--gateway-listen").await?)
+    } else {
+        None
+    };
+    let control_addr = control_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+    let gateway_addr = gateway_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+
     create_private_dir(&config.data_dir)?;
     let durability = match config.durability {
         DurabilitySetting::Process => Durability::Process,
@@ -403,9 +428,14 @@ pub async fn start(
     let store = charter_store::open(&config.database_url(), durability)
         .await
         .context("opening the database")?;
+    // `http(s)://<listen>` unless `--issuer`: the address actually bound (port 0 resolved).
+    let bound = Config {
+        listen: control_addr.unwrap_or(config.listen),
+        ..config.clone()
+    };
     let settings = Settings {
         principal_token_days: config.principal_token_days,
-        issuer: config.issuer_url(),
+        issuer: bound.issuer_url(),
         ..Settings::default()
     };
     let master = master_key(
@@ -414,10 +444,6 @@ pub async fn start(
     )?;
     let state = app_state(store, clock, settings, master).await?;
     let bootstrap = bootstrap_admin(&state, &config.data_dir, env_admin_token).await?;
-    let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(c), Some(k)) => Some(listen::tls_acceptor(c, k)?),
-        _ => None,
-    };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -433,13 +459,7 @@ pub async fn start(
 
     let mut tasks = Vec::new();
     let mut tasks_bg = Vec::new();
-    let mut control_addr = None;
-    let mut gateway_addr = None;
-    if matches!(config.role, NodeRole::All | NodeRole::Control) {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding the control plane to {}", config.listen))?;
-        control_addr = Some(listener.local_addr()?);
+    if let Some(listener) = control_listener {
         let app = control_router(state.clone());
         tasks.push(tokio::spawn(listen::serve(
             listener,
@@ -448,19 +468,12 @@ pub async fn start(
             stopped(),
         )));
     }
-    if matches!(config.role, NodeRole::All | NodeRole::Gateway) {
-        let listener = TcpListener::bind(config.gateway_listen)
-            .await
-            .with_context(|| format!("binding the gateway to {}", config.gateway_listen))?;
-        gateway_addr = Some(listener.local_addr()?);
+    if let (Some(listener), Some(addr)) = (gateway_listener, gateway_addr) {
         let gw = gateway(&state, &config.environment, tls.is_some())?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let record = charter_gateway::registry::GatewayRecord {
             id: gw.config.id.clone(),
-            check_url: format!(
-                "{scheme}://{}/v1/authz/check",
-                gateway_addr.unwrap_or(config.gateway_listen)
-            ),
+            check_url: format!("{scheme}://{addr}/v1/authz/check"),
             environment: config.environment.clone(),
             started_at: state.now(),
             heartbeat_at: state.now(),
@@ -503,6 +516,19 @@ pub async fn start(
         bootstrap,
         tasks,
         background: tasks_bg,
+    })
+}
+
+/// Binds `addr` for `what`; a busy address is one clear sentence naming the flag.
+async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "{addr} is already in use (is another charter running?); stop it or pick another address with {flag}"
+            )
+        } else {
+            anyhow::anyhow!("cannot bind {what} to {addr} ({flag}): {e}")
+        }
     })
 }
 

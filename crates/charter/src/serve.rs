@@ -2,6 +2,10 @@
 //! then defaults), starts the node with the system clock, says on stderr where it listens
 //! and where the bootstrap admin token is (never the token itself), and runs until SIGINT
 //! or SIGTERM.
+//!
+//! The start-up lines `charter: control plane listening on <URL>` and `charter: gateway
+//! listening on <URL>` are stable (scripts and tests read them): the URL carries the bound
+//! address, so with `--listen 127.0.0.1:0` it names the port actually taken.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -156,7 +160,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the node listens, which database it uses, and where the bootstrap token is.
+/// Where the node listens (the bound addresses, in the stable lines described above), which
+/// database it uses, and where the bootstrap token is.
 pub fn announce(config: &Config, running: &Running) {
     let scheme = if config.tls_cert.is_some() {
         "https"

@@ -7,3 +7,5 @@
 mod decision_table;
 mod fixtures;
 mod reasons;
+mod time_zones;
+mod wire_names;

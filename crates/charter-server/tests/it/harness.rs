@@ -86,20 +86,40 @@ macro_rules! both_backends {
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = $crate::harness::TestApp::spawn($crate::harness::Backend::Sqlite).await;
-                    run(app).await;
+                    $crate::harness::run_test($crate::harness::Backend::Sqlite, run).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    let app = $crate::harness::TestApp::spawn($crate::harness::Backend::Postgres).await;
-                    let db = app.pg_db.clone();
-                    run(app).await;
-                    $crate::harness::drop_database(db).await;
+                    $crate::harness::run_test($crate::harness::Backend::Postgres, run).await;
                 }
             }
         )*
     };
+}
+
+/// Runs a test body on a fresh app of `backend`. The body runs as a task of its own, so a
+/// PostgreSQL database is dropped whether the body passes or fails; a failure is re-raised
+/// afterwards.
+pub async fn run_test<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(TestApp) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(create_database().await),
+    };
+    let name = pg.as_ref().map(|(_, name)| name.clone());
+    let outcome =
+        tokio::spawn(async move { body(TestApp::spawn_on(backend, pg).await).await }).await;
+    drop_database(name).await;
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => panic!("the test task did not finish: {e}"),
+        }
+    }
 }
 
 pub async fn create_database() -> (String, String) {
@@ -135,17 +155,27 @@ fn hex_id() -> String {
 }
 
 impl TestApp {
+    /// An app on a fresh database; the caller drops a PostgreSQL one (`pg_db`) when done
+    /// (prefer [`run_test`], which does so even when the test fails).
     pub async fn spawn(backend: Backend) -> Self {
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(create_database().await),
+        };
+        Self::spawn_on(backend, pg).await
+    }
+
+    /// An app on `pg` (URL and name of a created database) for PostgreSQL, or on a SQLite
+    /// file in its own directory.
+    async fn spawn_on(backend: Backend, pg: Option<(String, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (db_url, pg_db) = match backend {
-            Backend::Sqlite => (
+        let (db_url, pg_db) = match (backend, pg) {
+            (Backend::Sqlite, _) => (
                 format!("sqlite://{}", dir.path().join("charter.db").display()),
                 None,
             ),
-            Backend::Postgres => {
-                let (url, name) = create_database().await;
-                (url, Some(name))
-            }
+            (Backend::Postgres, Some((url, name))) => (url, Some(name)),
+            (Backend::Postgres, None) => unreachable!("a PostgreSQL app has a database"),
         };
         let store = charter_store::open(&db_url, Durability::Process)
             .await
@@ -387,4 +417,31 @@ impl World {
         assert_eq!(g["status"], "active");
         id
     }
+}
+
+/// A failing test body still drops its PostgreSQL database, and its failure is re-raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_test_still_drops_its_database() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let failed = tokio::spawn(run_test(Backend::Postgres, |app: TestApp| async move {
+        let _ = tx.send(app.pg_db.clone().unwrap());
+        panic!("deliberate failure");
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        failed.into_panic().downcast_ref::<&str>().copied(),
+        Some("deliberate failure")
+    );
+    let name = rx.await.unwrap();
+    let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres_base()))
+        .await
+        .unwrap();
+    let left: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_optional(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    assert_eq!(left, None, "{name} was left behind");
 }

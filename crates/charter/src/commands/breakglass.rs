@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::grant::{DataClassArg, parse_duration, print_grant};
+use super::grant::{data_class, parse_duration, print_grant};
 use super::{connect, emit};
 use crate::GlobalArgs;
 use crate::table::short_time;
@@ -44,8 +44,8 @@ pub struct OpenArgs {
     #[arg(long, value_name = "TEXT")]
     use_case: Option<String>,
     /// The most sensitive data class the grant may reach.
-    #[arg(long, value_enum, default_value = "confidential")]
-    ceiling: DataClassArg,
+    #[arg(long, value_parser = data_class(), default_value = "confidential")]
+    ceiling: charter_core::DataClass,
     /// A data region the grant may reach; repeat for several [default: the partner's
     /// processing regions].
     #[arg(long = "region", value_delimiter = ',')]

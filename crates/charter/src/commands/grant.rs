@@ -4,32 +4,18 @@
 
 use std::process::ExitCode;
 
-use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use charter_core::DataClass;
+use clap::{ArgGroup, Args, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
-use super::{PageArgs, connect, emit, items, next_page_hint};
+use super::{PageArgs, connect, core_enum, emit, items, next_page_hint, no_help};
 use crate::GlobalArgs;
 use crate::table::{Table, field, print_detail, short_time};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum DataClassArg {
-    Public,
-    Internal,
-    Confidential,
-    Restricted,
-}
-
-impl DataClassArg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Internal => "internal",
-            Self::Confidential => "confidential",
-            Self::Restricted => "restricted",
-        }
-    }
+/// `--ceiling`: one of core's data classes.
+pub fn data_class() -> impl clap::builder::TypedValueParser<Value = DataClass> {
+    core_enum(&DataClass::ALL, DataClass::as_str, no_help)
 }
 
 #[derive(Debug, Args)]
@@ -50,8 +36,8 @@ pub struct RequestArgs {
     #[arg(long = "scope", required = true, value_delimiter = ',')]
     scopes: Vec<String>,
     /// The most sensitive data class the grant may reach.
-    #[arg(long, value_enum)]
-    ceiling: DataClassArg,
+    #[arg(long, value_parser = data_class())]
+    ceiling: DataClass,
     /// A data region the grant may reach; repeat for several.
     #[arg(long = "region", required = true, value_delimiter = ',')]
     regions: Vec<String>,

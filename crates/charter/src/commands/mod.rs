@@ -18,10 +18,38 @@ pub mod review;
 pub mod token;
 
 use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use serde_json::Value;
 
 use crate::GlobalArgs;
 use crate::client::{Client, load_token};
+
+/// A clap value parser for one of charter-core's closed enums: the possible values (listed
+/// by `--help`, each with its `help` line when there is one) are the core type's wire names,
+/// and the parsed value is the core type itself — the CLI keeps no copy of the names.
+pub fn core_enum<T>(
+    all: &'static [T],
+    as_str: fn(T) -> &'static str,
+    help: fn(T) -> Option<&'static str>,
+) -> impl TypedValueParser<Value = T>
+where
+    T: Copy + Send + Sync + 'static + std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let values = all.iter().map(move |&v| {
+        let value = PossibleValue::new(as_str(v));
+        match help(v) {
+            Some(text) => value.help(text),
+            None => value,
+        }
+    });
+    PossibleValuesParser::new(values).try_map(|name| name.parse::<T>())
+}
+
+/// No per-value help: the names say it all.
+pub fn no_help<T>(_: T) -> Option<&'static str> {
+    None
+}
 
 /// `--limit` and `--after` on list verbs.
 #[derive(Debug, Clone, Args)]
@@ -83,4 +111,138 @@ pub fn id_of(v: &Value) -> anyhow::Result<String> {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("the server's reply has no id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser, Subcommand};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+
+    #[derive(Subcommand)]
+    enum Cmd {
+        #[command(subcommand)]
+        Principal(super::principal::PrincipalCmd),
+        #[command(subcommand)]
+        Partner(super::partner::PartnerCmd),
+        #[command(subcommand)]
+        Grant(super::grant::GrantCmd),
+        #[command(subcommand)]
+        Breakglass(super::breakglass::BreakglassCmd),
+        #[command(subcommand)]
+        Credential(super::credential::CredentialCmd),
+        #[command(subcommand)]
+        Review(super::review::ReviewCmd),
+    }
+
+    /// The long help of `charter <path…>`.
+    fn help(path: &[&str]) -> String {
+        let mut cmd = Cli::command();
+        for name in path {
+            cmd = cmd.find_subcommand(name).unwrap().clone();
+        }
+        cmd.render_long_help().to_string()
+    }
+
+    #[test]
+    fn help_lists_the_possible_values_with_their_descriptions() {
+        for (path, values) in [
+            (
+                &["principal", "add"][..],
+                &[
+                    "admin",
+                    "api_owner",
+                    "steward",
+                    "approver",
+                    "auditor",
+                    "gateway",
+                ][..],
+            ),
+            (
+                &["partner", "add"],
+                &["direct", "reseller", "saas_connector"],
+            ),
+            (
+                &["grant", "request"],
+                &["public", "internal", "confidential", "restricted"],
+            ),
+            (
+                &["breakglass", "open"],
+                &["public", "internal", "confidential", "restricted"],
+            ),
+            (
+                &["credential", "issue"],
+                &["client_secret", "private_key_jwt"],
+            ),
+            (
+                &["review", "list"],
+                &["open", "completed", "recertification", "post_incident"],
+            ),
+            (&["review", "attest"], &["keep", "reduce", "revoke"]),
+        ] {
+            let text = help(path);
+            for value in values {
+                assert!(
+                    text.contains(value),
+                    "{path:?} --help lacks {value}:\n{text}"
+                );
+            }
+        }
+        assert!(
+            help(&["partner", "add"]).contains("saas_connector: The vendor runs the integration")
+        );
+        assert!(help(&["review", "attest"]).contains("reduce: Still needed, but only the scopes"));
+    }
+
+    #[test]
+    fn values_parse_into_core_types_and_unknown_ones_are_refused() {
+        use super::principal::PrincipalCmd;
+        let parsed = Cli::try_parse_from([
+            "t",
+            "principal",
+            "add",
+            "--name",
+            "ops",
+            "--role",
+            "api_owner,steward",
+            "--role",
+            "gateway",
+        ])
+        .unwrap();
+        let Cmd::Principal(PrincipalCmd::Add { roles, .. }) = parsed.cmd else {
+            panic!("not principal add");
+        };
+        use charter_core::Role;
+        assert_eq!(roles, [Role::ApiOwner, Role::Steward, Role::Gateway]);
+
+        for bad in [
+            &["principal", "add", "--name", "x", "--role", "root"][..],
+            &["principal", "add", "--name", "x", "--role", "Admin"],
+            &[
+                "partner",
+                "add",
+                "--name",
+                "x",
+                "--kind",
+                "saas-connector",
+                "--region",
+                "eu",
+            ],
+            &["credential", "issue", "--grant", "grt_x", "--kind", "mtls"],
+            &["review", "list", "--status", "closed"],
+        ] {
+            let argv = std::iter::once("t").chain(bad.iter().copied());
+            let err = Cli::try_parse_from(argv).err().unwrap();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::InvalidValue,
+                "{bad:?}: {err}"
+            );
+            assert!(err.to_string().contains("possible values"), "{err}");
+        }
+    }
 }

@@ -4,32 +4,20 @@
 
 use std::process::ExitCode;
 
-use clap::{Subcommand, ValueEnum};
+use charter_core::PartnerKind;
+use clap::Subcommand;
 use serde_json::{Map, Value, json};
 
-use super::{PageArgs, connect, emit, items, next_page_hint};
+use super::{PageArgs, connect, core_enum, emit, items, next_page_hint};
 use crate::GlobalArgs;
 use crate::table::{Table, field, print_detail, time_secs};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum KindArg {
-    /// The partner integrates with us directly.
-    Direct,
-    /// A marketplace: several business owners share one data path.
-    Reseller,
-    /// The vendor runs the integration; we own the data risk.
-    SaasConnector,
-}
-
-impl KindArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Direct => "direct",
-            Self::Reseller => "reseller",
-            Self::SaasConnector => "saas_connector",
-        }
-    }
+fn kind_help(kind: PartnerKind) -> Option<&'static str> {
+    Some(match kind {
+        PartnerKind::Direct => "The partner integrates with us directly",
+        PartnerKind::Reseller => "A marketplace: several business owners share one data path",
+        PartnerKind::SaasConnector => "The vendor runs the integration; we own the data risk",
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,8 +26,8 @@ pub enum PartnerCmd {
     Add {
         #[arg(long)]
         name: String,
-        #[arg(long, value_enum)]
-        kind: KindArg,
+        #[arg(long, value_parser = core_enum(&PartnerKind::ALL, PartnerKind::as_str, kind_help))]
+        kind: PartnerKind,
         /// A processing region of the partner; repeat (or separate with commas) for several.
         #[arg(long = "region", required = true, value_delimiter = ',')]
         regions: Vec<String>,

@@ -4,36 +4,13 @@
 
 use std::process::ExitCode;
 
-use clap::{Subcommand, ValueEnum};
+use charter_core::Role;
+use clap::Subcommand;
 use serde_json::{Map, Value, json};
 
-use super::{PageArgs, connect, emit, items, next_page_hint};
+use super::{PageArgs, connect, core_enum, emit, items, next_page_hint, no_help};
 use crate::GlobalArgs;
 use crate::table::{Table, field, print_detail, short_time};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum RoleArg {
-    Admin,
-    ApiOwner,
-    Steward,
-    Approver,
-    Auditor,
-    Gateway,
-}
-
-impl RoleArg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::ApiOwner => "api_owner",
-            Self::Steward => "steward",
-            Self::Approver => "approver",
-            Self::Auditor => "auditor",
-            Self::Gateway => "gateway",
-        }
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum PrincipalCmd {
@@ -43,8 +20,13 @@ pub enum PrincipalCmd {
         #[arg(long)]
         name: String,
         /// A role; repeat for several.
-        #[arg(long = "role", value_enum, required = true, value_delimiter = ',')]
-        roles: Vec<RoleArg>,
+        #[arg(
+            long = "role",
+            required = true,
+            value_delimiter = ',',
+            value_parser = core_enum(&Role::ALL, Role::as_str, no_help)
+        )]
+        roles: Vec<Role>,
         /// Token lifetime in days (1–365; the server's default is 90).
         #[arg(long, value_name = "D")]
         token_days: Option<u32>,

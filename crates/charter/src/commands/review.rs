@@ -5,68 +5,34 @@
 
 use std::process::ExitCode;
 
-use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use charter_core::review::{AttestDecision, ReviewKind, ReviewStatus};
+use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{Map, Value, json};
 
-use super::{PageArgs, connect, emit, items, next_page_hint};
+use super::{PageArgs, connect, core_enum, emit, items, next_page_hint};
 use crate::GlobalArgs;
 use crate::table::{Table, cell, field, print_detail, short_time};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum StatusArg {
-    /// Some item still awaits its decision.
-    Open,
-    /// Every item is decided.
-    Completed,
+fn status_help(status: ReviewStatus) -> Option<&'static str> {
+    Some(match status {
+        ReviewStatus::Open => "Some item still awaits its decision",
+        ReviewStatus::Completed => "Every item is decided",
+    })
 }
 
-impl StatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Completed => "completed",
-        }
-    }
+fn kind_help(kind: ReviewKind) -> Option<&'static str> {
+    Some(match kind {
+        ReviewKind::Recertification => "Campaigns over a partner's or an API's grants",
+        ReviewKind::PostIncident => "The reviews break-glass grants open",
+    })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum KindArg {
-    /// Campaigns over a partner's or an API's grants.
-    Recertification,
-    /// The reviews break-glass grants open.
-    PostIncident,
-}
-
-impl KindArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Recertification => "recertification",
-            Self::PostIncident => "post_incident",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum DecisionArg {
-    /// The access is still needed as it is.
-    Keep,
-    /// Still needed, but only the scopes given with --scope.
-    Reduce,
-    /// No longer needed: the grant is revoked.
-    Revoke,
-}
-
-impl DecisionArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Keep => "keep",
-            Self::Reduce => "reduce",
-            Self::Revoke => "revoke",
-        }
-    }
+fn decision_help(decision: AttestDecision) -> Option<&'static str> {
+    Some(match decision {
+        AttestDecision::Keep => "The access is still needed as it is",
+        AttestDecision::Reduce => "Still needed, but only the scopes given with --scope",
+        AttestDecision::Revoke => "No longer needed: the grant is revoked",
+    })
 }
 
 #[derive(Debug, Args)]
@@ -88,8 +54,8 @@ pub struct AttestArgs {
     review: String,
     /// The item within the review (itm_1, itm_2, …).
     item: String,
-    #[arg(long, value_enum)]
-    decision: DecisionArg,
+    #[arg(long, value_parser = core_enum(&AttestDecision::ALL, AttestDecision::as_str, decision_help))]
+    decision: AttestDecision,
     /// With --decision reduce: a scope to keep; repeat (or separate with commas) for several.
     #[arg(long = "scope", value_delimiter = ',')]
     scopes: Vec<String>,
@@ -104,11 +70,11 @@ pub enum ReviewCmd {
     /// List reviews.
     List {
         /// Only open or only completed reviews.
-        #[arg(long, value_enum)]
-        status: Option<StatusArg>,
+        #[arg(long, value_parser = core_enum(&ReviewStatus::ALL, ReviewStatus::as_str, status_help))]
+        status: Option<ReviewStatus>,
         /// Only campaigns or only post-incident reviews.
-        #[arg(long, value_enum)]
-        kind: Option<KindArg>,
+        #[arg(long, value_parser = core_enum(&ReviewKind::ALL, ReviewKind::as_str, kind_help))]
+        kind: Option<ReviewKind>,
         #[command(flatten)]
         page: PageArgs,
     },
@@ -140,9 +106,12 @@ pub async fn run(global: &GlobalArgs, cmd: ReviewCmd) -> anyhow::Result<ExitCode
             let mut query = page.query();
             query.push((
                 "status",
-                status.map(StatusArg::as_str).unwrap_or_default().into(),
+                status.map(ReviewStatus::as_str).unwrap_or_default().into(),
             ));
-            query.push(("kind", kind.map(KindArg::as_str).unwrap_or_default().into()));
+            query.push((
+                "kind",
+                kind.map(ReviewKind::as_str).unwrap_or_default().into(),
+            ));
             let reply = connect(global)?.get(&["v1", "reviews"], &query).await?;
             emit(global, &reply, |r| {
                 let mut t = Table::new(&["ID", "KIND", "SUBJECT", "STATUS", "DECIDED", "CREATED"]);
@@ -192,10 +161,10 @@ fn attest_body(args: &AttestArgs) -> anyhow::Result<Value> {
     let mut body = Map::new();
     body.insert("decision".into(), json!(args.decision.as_str()));
     match (args.decision, args.scopes.is_empty()) {
-        (DecisionArg::Reduce, true) => {
+        (AttestDecision::Reduce, true) => {
             anyhow::bail!("--decision reduce needs --scope: the scopes the grant keeps")
         }
-        (DecisionArg::Reduce, false) => {
+        (AttestDecision::Reduce, false) => {
             body.insert("scopes".into(), json!(args.scopes));
         }
         (other, false) => anyhow::bail!(

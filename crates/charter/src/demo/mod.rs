@@ -37,13 +37,8 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    // Find out about busy ports before anything is created.
-    for (addr, flag) in [
-        (args.listen, "--listen"),
-        (args.gateway_listen, "--gateway-listen"),
-    ] {
-        check_free(addr, flag)?;
-    }
+    // Listeners are bound before anything is created: the upstream's here, Charter's first
+    // thing in `start` (a port of 0 picks a free one; the addresses printed are the bound ones).
     let upstream_listener = tokio::net::TcpListener::bind(args.upstream_listen)
         .await
         .map_err(|e| busy(args.upstream_listen, "--upstream-listen", &e))?;
@@ -144,13 +139,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     result?;
     eprintln!("charter demo: stopped");
     Ok(())
-}
-
-/// Fails with one clear line when `addr` cannot be bound.
-fn check_free(addr: SocketAddr, flag: &str) -> anyhow::Result<()> {
-    std::net::TcpListener::bind(addr)
-        .map(drop)
-        .map_err(|e| busy(addr, flag, &e))
 }
 
 fn busy(addr: SocketAddr, flag: &str, e: &std::io::Error) -> anyhow::Error {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::{charter, cli, free_port, wait_exit};
+use crate::{announced, charter, cli, wait_exit};
 
 const ADMIN: &str = "checkpoint-test-admin-token-0123456789";
 
@@ -24,27 +24,22 @@ impl Node {
     async fn start(dir: &Path, data: &Path, name: &str) -> Self {
         let config = dir.join("charter.toml");
         std::fs::write(&config, "checkpoint_interval_seconds = 1\n").unwrap();
-        let control = format!("127.0.0.1:{}", free_port());
         let log = dir.join(format!("{name}.log"));
-        let child = charter()
+        let mut child = charter()
             .arg("serve")
             .arg("--config")
             .arg(&config)
             .arg("--data-dir")
             .arg(data)
-            .args(["--listen", &control, "--gateway-listen"])
-            .arg(format!("127.0.0.1:{}", free_port()))
+            .args(["--listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"])
             .env("CHARTER_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut node = Self {
-            child,
-            url: format!("http://{control}"),
-            log,
-        };
+        let (url, _) = announced(&mut child, &log).await;
+        let mut node = Self { child, url, log };
         let (http, health) = (reqwest::Client::new(), format!("{}/healthz", node.url));
         node.until("the control plane answers", || async {
             http.get(&health)

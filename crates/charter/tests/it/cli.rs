@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{Server, cli, example, free_port};
+use crate::{Server, cli, example, unused_port};
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_owned()
@@ -194,7 +194,7 @@ async fn admin_verbs_end_to_end() {
     assert!(out.stderr.starts_with("error: 403 "), "{out:?}");
 
     // Nobody listening: exit 1, one line, no token in it.
-    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let nowhere = format!("http://127.0.0.1:{}", unused_port());
     let out = cli(&nowhere, Some(&admin), &["grant", "list"]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{charter, free_port};
+use crate::{announced, charter};
 
 const ADMIN: &str = "crash-test-admin-token-0123456789abcdef";
 /// Concurrent callers through the gateway.
@@ -31,29 +31,30 @@ struct Node {
 }
 
 impl Node {
-    /// Starts on `addrs` (control, gateway), or on fresh ports.
-    async fn start(data: &Path, log: std::path::PathBuf, addrs: Option<(&str, &str)>) -> Self {
-        let (control, gateway) = match addrs {
-            Some((c, g)) => (c.to_owned(), g.to_owned()),
-            None => (
-                format!("127.0.0.1:{}", free_port()),
-                format!("127.0.0.1:{}", free_port()),
-            ),
-        };
-        let child = charter()
-            .args(["serve", "--data-dir"])
-            .arg(data)
-            .args(["--listen", &control, "--gateway-listen", &gateway])
+    /// Starts on loopback port 0, with `issuer` if given (else the bound control address).
+    async fn start(data: &Path, log: std::path::PathBuf, issuer: Option<&str>) -> Self {
+        let mut cmd = charter();
+        cmd.args(["serve", "--data-dir"]).arg(data).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--gateway-listen",
+            "127.0.0.1:0",
+        ]);
+        if let Some(issuer) = issuer {
+            cmd.args(["--issuer", issuer]);
+        }
+        let mut child = cmd
             .env("CHARTER_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
+        let (control, gateway) = announced(&mut child, &log).await;
         let mut node = Self {
             child,
-            control: format!("http://{control}"),
-            gateway: format!("http://{gateway}"),
+            control,
+            gateway,
             log,
         };
         node.wait_healthy().await;
@@ -372,19 +373,11 @@ async fn kill_9_under_load_loses_no_decision_record_of_a_forwarded_call() {
         );
     }
 
-    // Restart on the same data directory and addresses (the issuer is the control plane's
-    // address, so tokens issued before the crash stay valid only there).
-    let addrs = (
-        node.control.trim_start_matches("http://").to_owned(),
-        node.gateway.trim_start_matches("http://").to_owned(),
-    );
+    // Restart on the same data directory, on new ports but with the first node's issuer
+    // (its bound control address): tokens issued before the crash carry that issuer.
+    let issuer = node.control.clone();
     drop(node);
-    let node = Node::start(
-        &data,
-        dir.path().join("server-2.log"),
-        Some((&addrs.0, &addrs.1)),
-    )
-    .await;
+    let node = Node::start(&data, dir.path().join("server-2.log"), Some(&issuer)).await;
     let (s, v) = send(
         http.get(format!("{}/v1/audit/verify", node.control))
             .bearer_auth(ADMIN),

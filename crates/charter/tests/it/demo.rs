@@ -4,24 +4,23 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use super::{charter, free_port, wait_exit};
+use super::{charter, wait_exit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_seeds_its_world_and_its_credential_works() {
-    let (control, gateway, upstream) = (free_port(), free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let mut child = charter()
         .args([
             "demo",
             "--listen",
-            &format!("127.0.0.1:{control}"),
+            "127.0.0.1:0",
             "--gateway-listen",
-            &format!("127.0.0.1:{gateway}"),
+            "127.0.0.1:0",
         ])
         .args([
             "--upstream-listen",
-            &format!("127.0.0.1:{upstream}"),
+            "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
         ])
@@ -63,10 +62,20 @@ async fn the_demo_seeds_its_world_and_its_credential_works() {
             .to_owned()
     };
     let (client_id, secret) = (field("CLIENT_ID"), field("CLIENT_SECRET"));
+    // Where it listens, as it says (the ports were 0).
+    let url = |label: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .map(|rest| rest.trim().to_owned())
+            .filter(|u| u.starts_with("http://127.0.0.1:") && !u.ends_with(":0"))
+            .unwrap_or_else(|| panic!("no {label} address in:\n{text}"))
+    };
+    let (control, gateway) = (url("control plane "), url("gateway "));
 
     let http = reqwest::Client::new();
     let resp = http
-        .post(format!("http://127.0.0.1:{control}/oauth/token"))
+        .post(format!("{control}/oauth/token"))
         .basic_auth(&client_id, Some(&secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials")
@@ -78,7 +87,7 @@ async fn the_demo_seeds_its_world_and_its_credential_works() {
     let token = token["access_token"].as_str().unwrap();
     // Acme's grant reaches orders through the gateway to the demo upstream.
     let resp = http
-        .get(format!("http://127.0.0.1:{gateway}/orders/orders/1001"))
+        .get(format!("{gateway}/orders/orders/1001"))
         .bearer_auth(token)
         .send()
         .await

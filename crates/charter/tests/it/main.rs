@@ -1,5 +1,6 @@
 //! Integration tests for the `charter` binary (one test binary): `charter serve` as a real
-//! process, and the admin verbs end to end against it. Ports are always picked fresh.
+//! process, and the admin verbs end to end against it. Servers listen on port 0 and tests
+//! learn the bound addresses from the start-up lines, so no port is reserved in advance.
 
 // clippy.toml exempts `#[test]` functions; the shared helpers here panic on purpose too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -18,10 +19,37 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_charter");
 
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
+/// A port nothing listens on right now (for tests of a refused connection only: servers
+/// listen on port 0).
+pub fn unused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// The base URLs `charter serve` announces on stderr once it listens — `charter: control
+/// plane listening on URL` and `charter: gateway listening on URL` — read from its log.
+/// Fails if the process exits first or says nothing for a minute.
+pub async fn announced(child: &mut Child, log: &Path) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let url = |what: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("charter: {what} listening on ")))
+                .map(str::to_owned)
+        };
+        if let (Some(control), Some(gateway)) = (url("control plane"), url("gateway")) {
+            return (control, gateway);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("charter serve exited early ({status}):\n{text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "charter serve did not say where it listens:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A `charter` command with a clean environment.
@@ -31,10 +59,11 @@ pub fn charter() -> Command {
     cmd
 }
 
-/// `charter serve` on fresh loopback ports and a temporary data directory.
+/// `charter serve` on loopback port 0 (both listeners) and a temporary data directory.
 pub struct Server {
     pub child: Child,
     pub dir: tempfile::TempDir,
+    /// Base URLs of the bound listeners, as the server announced them.
     pub control: String,
     pub gateway: String,
 }
@@ -42,23 +71,22 @@ pub struct Server {
 impl Server {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let control = format!("127.0.0.1:{}", free_port());
-        let gateway = format!("127.0.0.1:{}", free_port());
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = charter()
+        let log = dir.path().join("server.log");
+        let mut child = charter()
             .args(["serve", "--data-dir"])
             .arg(dir.path().join("data"))
-            .args(["--listen", &control, "--gateway-listen", &gateway])
+            .args(["--listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
+        let (control, gateway) = announced(&mut child, &log).await;
         let mut server = Self {
             child,
             dir,
-            control: format!("http://{control}"),
-            gateway: format!("http://{gateway}"),
+            control,
+            gateway,
         };
         server.wait_healthy().await;
         server

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::{Server, charter, free_port, wait_exit};
+use crate::{Server, charter, wait_exit};
 
 #[tokio::test]
 async fn serve_bootstraps_answers_on_both_listeners_and_stops_on_sigterm() {
@@ -20,9 +20,31 @@ async fn serve_bootstraps_answers_on_both_listeners_and_stops_on_sigterm() {
     {
         let http = reqwest::Client::new();
         for base in [&server.control, &server.gateway] {
+            assert!(
+                !base.ends_with(":0"),
+                "announced the requested port: {base}"
+            );
             let resp = http.get(format!("{base}/healthz")).send().await.unwrap();
             assert_eq!(resp.status(), 200, "{base}/healthz");
         }
+        // Started with --listen 127.0.0.1:0 and no --issuer: the issuer is the bound address.
+        let meta: serde_json::Value = http
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                server.control
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(meta["issuer"], server.control.as_str(), "{meta}");
+        assert_eq!(
+            meta["token_endpoint"],
+            format!("{}/oauth/token", server.control),
+            "{meta}"
+        );
     }
 
     let log = server.log();
@@ -52,8 +74,13 @@ async fn serve_bootstraps_answers_on_both_listeners_and_stops_on_sigterm() {
 async fn serve_refuses_plaintext_on_a_non_loopback_address() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = charter()
-        .args(["serve", "--listen", "0.0.0.0:0", "--gateway-listen"])
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--gateway-listen",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .stdout(Stdio::null())
