@@ -65,6 +65,17 @@ async fn admin_verbs_end_to_end() {
     assert_eq!(api["name"], "orders");
     assert_eq!(api["owner"].as_str(), Some(owner.as_str()));
     let api = id(&api);
+    // Publishing it again is a conflict, said in plain English.
+    let again = cli(
+        url,
+        Some(&owner_token),
+        &["api", "publish", "-f", orders.to_str().unwrap()],
+    );
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert_eq!(
+        again.stderr.trim_end(),
+        "error: 409 conflict: an API with this name or audience already exists"
+    );
 
     // The steward registers the partner and requests a grant.
     let partner = cli(
