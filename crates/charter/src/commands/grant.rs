@@ -113,13 +113,13 @@ pub enum GrantCmd {
     Show { id: String },
     /// List grants.
     List {
-        /// Only grants of this partner.
+        /// Only grants of this partner (prt_…).
         #[arg(long)]
         partner: Option<String>,
         /// Only grants in this state (pending, active, suspended, revoked, expired, rejected).
         #[arg(long)]
         status: Option<String>,
-        /// Only grants on this API.
+        /// Only grants on this API (api_…).
         #[arg(long)]
         api: Option<String>,
         #[command(flatten)]

@@ -43,7 +43,7 @@ pub enum PartnerCmd {
         /// A processing region of the partner; repeat (or separate with commas) for several.
         #[arg(long = "region", required = true, value_delimiter = ',')]
         regions: Vec<String>,
-        /// A business owner (principal id of an approver); repeat for several.
+        /// A business owner: an approver's principal id (prn_…); repeat for several.
         #[arg(long = "owner", value_delimiter = ',')]
         owners: Vec<String>,
     },
@@ -57,8 +57,11 @@ pub enum PartnerCmd {
     /// Replace a partner's regions and/or owners.
     Update {
         id: String,
+        /// The partner's processing regions (replaces them all); repeat for several.
         #[arg(long = "region", value_delimiter = ',')]
         regions: Vec<String>,
+        /// The business owners, approvers' principal ids (prn_…), replacing them all; repeat
+        /// for several.
         #[arg(long = "owner", value_delimiter = ',')]
         owners: Vec<String>,
     },
