@@ -10,6 +10,7 @@
 mod client;
 mod commands;
 mod demo;
+mod names;
 mod serve;
 mod table;
 

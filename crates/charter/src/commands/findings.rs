@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
-use super::{connect, emit, items};
+use super::{connect, emit_named, items};
 use crate::GlobalArgs;
 use crate::table::{Table, cell, field};
 
@@ -61,8 +61,10 @@ pub async fn run(global: &GlobalArgs, args: FindingsArgs) -> anyhow::Result<Exit
             .unwrap_or_default()
             .to_owned(),
     )];
-    let reply = connect(global)?.get(&["v1", "findings"], &query).await?;
-    emit(global, &reply, |r| {
+    let client = connect(global)?;
+    let reply = client.get(&["v1", "findings"], &query).await?;
+    // A subject's `id` names the partner, API or grant the finding is about.
+    emit_named(global, &client, &reply, &["id"], |r, names| {
         let mut t = Table::new(&[
             "SEVERITY",
             "KIND",
@@ -76,14 +78,15 @@ pub async fn run(global: &GlobalArgs, args: FindingsArgs) -> anyhow::Result<Exit
             t.row(vec![
                 field(f, "severity"),
                 field(f, "kind"),
-                format!("{} {}", field(subject, "type"), field(subject, "id")),
+                format!("{} {}", field(subject, "type"), names.field(subject, "id")),
                 field(f, "owasp_nhi"),
                 field(f, "csf"),
                 evidence(f.get("evidence").unwrap_or(&Value::Null)),
             ]);
         }
         t.print();
-    })?;
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
