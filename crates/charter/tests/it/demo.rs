@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use super::{BIN, charter, free_port, wait_exit};
+use super::{BIN, Reaped, charter, free_port, wait_exit};
 
 /// The commands of the closing block under the line starting with `header`: its lines
 /// indented by exactly two spaces (deeper lines say what to expect).
@@ -26,25 +26,28 @@ async fn the_demo_seeds_its_world_and_its_credential_works() {
     let (control, gateway, upstream) = (free_port(), free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let mut child = charter()
-        .args([
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{control}"),
-            "--gateway-listen",
-            &format!("127.0.0.1:{gateway}"),
-        ])
-        .args([
-            "--upstream-listen",
-            &format!("127.0.0.1:{upstream}"),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut reaped = Reaped(
+        charter()
+            .args([
+                "demo",
+                "--listen",
+                &format!("127.0.0.1:{control}"),
+                "--gateway-listen",
+                &format!("127.0.0.1:{gateway}"),
+            ])
+            .args([
+                "--upstream-listen",
+                &format!("127.0.0.1:{upstream}"),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ])
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut reaped.0;
     // Read the "what to try next" block until the demo says it is running.
     let stdout = child.stdout.take().unwrap();
     let lines = tokio::task::spawn_blocking(move || {
@@ -170,6 +173,6 @@ async fn the_demo_seeds_its_world_and_its_credential_works() {
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let status = wait_exit(&mut child, std::time::Duration::from_secs(20)).await;
+    let status = wait_exit(child, std::time::Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}");
 }

@@ -10,6 +10,7 @@ mod crash;
 mod credentials;
 mod demo;
 mod lifecycle;
+mod readme;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -117,6 +118,19 @@ impl Drop for Server {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// A child process that is killed when dropped, so a failing test leaves nothing running
+/// (a leftover demo would also hold the test's stderr open).
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }
