@@ -308,9 +308,9 @@ Try next, in another terminal (as the auditor):
 Call the orders API through the gateway as Acme's workload, with its demo client credential:
   export CLIENT_ID={client_id} CLIENT_SECRET={client_secret}
   TOKEN=$(curl -s -u \"$CLIENT_ID:$CLIENT_SECRET\" -d grant_type=client_credentials {server}/oauth/token | cut -d'\"' -f4)
-  curl -s -H \"Authorization: Bearer $TOKEN\" {gateway}/orders/orders/1001
+  curl -s -w '\\n' -H \"Authorization: Bearer $TOKEN\" {gateway}/orders/orders/1001
       allowed: order 1001, as the demo upstream served it to Acme's grant
-  curl -s -X POST -H \"Authorization: Bearer $TOKEN\" {gateway}/orders/orders
+  curl -s -w '\\n' -X POST -H \"Authorization: Bearer $TOKEN\" {gateway}/orders/orders
       denied, 403: Acme may read orders but not create them (reason scope_not_granted)
   charter audit tail -n 5
       the last records: token.issue, then one access.decision per call (ACTOR the client
