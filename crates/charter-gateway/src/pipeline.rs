@@ -455,3 +455,60 @@ pub async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// The reason table of `docs/api.md`: reason → the status it gives.
+    fn documented() -> HashMap<String, u16> {
+        let doc = include_str!("../../../docs/api.md");
+        let section = doc
+            .split("\n## Reason codes\n")
+            .nth(1)
+            .expect("docs/api.md has a \"Reason codes\" section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let reason = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((reason.to_owned(), cells.get(2)?.parse().ok()?))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_reason_is_answered_as_docs_api_md_says() {
+        let doc = documented();
+        for reason in Reason::ALL {
+            let resp = denied(&Denied {
+                request_id: "r1".into(),
+                reason,
+            });
+            assert_eq!(
+                doc.get(reason.as_str()).copied(),
+                Some(resp.status().as_u16()),
+                "{reason}: docs/api.md and the gateway disagree"
+            );
+            assert_eq!(
+                resp.headers()
+                    .get("x-charter-reason")
+                    .and_then(|v| v.to_str().ok()),
+                Some(reason.as_str())
+            );
+            assert_eq!(
+                resp.headers().contains_key(header::WWW_AUTHENTICATE),
+                resp.status() == StatusCode::UNAUTHORIZED,
+                "{reason}"
+            );
+        }
+        assert_eq!(
+            doc.len(),
+            Reason::ALL.len(),
+            "docs/api.md lists a reason the gateway does not know: {doc:?}"
+        );
+    }
+}

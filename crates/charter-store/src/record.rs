@@ -40,6 +40,32 @@ impl Kind {
         }
     }
 
+    /// The kind with its article, for messages: "an API", "a partner".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Principal => "a principal",
+            Self::Api => "an API",
+            Self::Partner => "a partner",
+            Self::Grant => "a grant",
+            Self::Credential => "a credential",
+            Self::SigningKey => "a signing key",
+            Self::RevokedToken => "a revoked token",
+            Self::Gateway => "a gateway",
+            Self::Offboarding => "an offboarding",
+            Self::Review => "a review",
+            Self::EvidenceKey => "an evidence key",
+        }
+    }
+
+    /// What makes an object of this kind unique besides its id, for a conflict message.
+    pub fn unique_keys(self) -> &'static str {
+        match self {
+            Self::Api => "name or audience",
+            Self::Credential => "client id",
+            _ => "name",
+        }
+    }
+
     pub const ALL: [Kind; 11] = [
         Kind::Principal,
         Kind::Api,

@@ -210,8 +210,9 @@ macro_rules! sql_backend {
                         .await?;
                         if done.rows_affected() == 0 {
                             return Ok(Err(UnitError::Conflict(format!(
-                                "a {} with this name already exists",
-                                doc.kind.as_str()
+                                "{} with this {} already exists",
+                                doc.kind.noun(),
+                                doc.kind.unique_keys()
                             ))));
                         }
                     }

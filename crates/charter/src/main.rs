@@ -10,6 +10,7 @@
 mod client;
 mod commands;
 mod demo;
+mod names;
 mod serve;
 mod table;
 
@@ -176,4 +177,84 @@ fn one_line(e: &anyhow::Error) -> String {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The id prefix an argument of this name takes, for arguments that name an object.
+    fn expected_prefix(arg: &str) -> Option<&'static str> {
+        match arg {
+            "partner" => Some("prt_"),
+            "api" => Some("api_"),
+            "grant" => Some("grt_"),
+            "owners" => Some("prn_"),
+            "review" => Some("rev_"),
+            "client_id" => Some("chc_"),
+            _ => None,
+        }
+    }
+
+    /// The prefixes (`prt_`) of every `xxx_…` label in a help text.
+    fn labels(help: &str) -> Vec<String> {
+        help.match_indices("_…")
+            .filter_map(|(at, _)| {
+                let start = help[..at]
+                    .rfind(|c: char| !c.is_ascii_lowercase())
+                    .map_or(0, |i| i + 1);
+                (at - start == 3).then(|| help[start..=at].to_owned())
+            })
+            .collect()
+    }
+
+    fn walk(cmd: &clap::Command, path: &str, problems: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let help = arg
+                .get_long_help()
+                .or_else(|| arg.get_help())
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let found = labels(&help);
+            let id = arg.get_id().as_str();
+            let flag = arg
+                .get_long()
+                .map_or_else(|| id.to_owned(), |l| format!("--{l}"));
+            match expected_prefix(id) {
+                Some(want) if found.iter().all(|p| p != want) => {
+                    problems.push(format!("{path} {flag}: no ({want}…) label in {help:?}"));
+                }
+                _ => {}
+            }
+            for p in &found {
+                if expected_prefix(id).is_some_and(|want| want != p) {
+                    problems.push(format!("{path} {flag}: labelled {p}… in {help:?}"));
+                }
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), problems);
+        }
+    }
+
+    #[test]
+    fn every_id_argument_names_its_prefix() {
+        let mut problems = Vec::new();
+        walk(&Cli::command(), "charter", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn labels_are_found() {
+        assert_eq!(labels("The partner (prt_…): all"), ["prt_"]);
+        assert_eq!(labels("prn_… or the api (api_…)"), ["prn_", "api_"]);
+        assert!(labels("a snake_… that is no id").is_empty());
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{Map, Value};
 
-use super::{PageArgs, connect, emit, items, next_page_hint};
+use super::{PageArgs, connect, emit_named, items, next_page_hint};
 use crate::GlobalArgs;
+use crate::names::Names;
 use crate::table::{Table, field, print_detail, short_time};
 
 #[derive(Debug, Subcommand)]
@@ -52,17 +53,18 @@ pub async fn run(global: &GlobalArgs, cmd: ApiCmd) -> anyhow::Result<ExitCode> {
             let body = read_toml(&file)?;
             let client = connect(global)?;
             let reply = client.post(&["v1", "apis"], &body).await?;
-            emit(global, &reply, print_api)?;
+            emit_named(global, &client, &reply, &["owner"], print_api).await?;
         }
         ApiCmd::Republish { id, file } => {
             let body = read_toml(&file)?;
             let client = connect(global)?;
             let reply = client.put(&["v1", "apis", &id], &body).await?;
-            emit(global, &reply, print_api)?;
+            emit_named(global, &client, &reply, &["owner"], print_api).await?;
         }
         ApiCmd::List { page } => {
-            let reply = connect(global)?.get(&["v1", "apis"], &page.query()).await?;
-            emit(global, &reply, |r| {
+            let client = connect(global)?;
+            let reply = client.get(&["v1", "apis"], &page.query()).await?;
+            emit_named(global, &client, &reply, &["owner"], |r, names| {
                 let mut t =
                     Table::new(&["ID", "NAME", "AUDIENCE", "OWNER", "OPS", "REV", "UPDATED"]);
                 for a in items(r) {
@@ -74,7 +76,7 @@ pub async fn run(global: &GlobalArgs, cmd: ApiCmd) -> anyhow::Result<ExitCode> {
                         field(a, "id"),
                         field(a, "name"),
                         field(a, "audience"),
-                        field(a, "owner"),
+                        names.field(a, "owner"),
                         ops.to_string(),
                         field(a, "revision"),
                         short_time(a, "updated_at"),
@@ -82,18 +84,20 @@ pub async fn run(global: &GlobalArgs, cmd: ApiCmd) -> anyhow::Result<ExitCode> {
                 }
                 t.print();
                 next_page_hint(r);
-            })?;
+            })
+            .await?;
         }
         ApiCmd::Show { id } => {
-            let reply = connect(global)?.get(&["v1", "apis", &id], &[]).await?;
-            emit(global, &reply, print_api)?;
+            let client = connect(global)?;
+            let reply = client.get(&["v1", "apis", &id], &[]).await?;
+            emit_named(global, &client, &reply, &["owner"], print_api).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_api(api: &Value) {
-    print_detail(api, ORDER, &["operations"]);
+fn print_api(api: &Value, names: &Names) {
+    print_detail(&names.annotate(api, &["owner"]), ORDER, &["operations"]);
     let mut t = Table::new(&["SCOPE", "METHOD", "PATH", "DATA CLASS", "REGION"]);
     for op in api
         .get("operations")

@@ -15,7 +15,7 @@ use clap::Subcommand;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{connect, emit, items};
+use super::{connect, emit, emit_named, items};
 use crate::GlobalArgs;
 use crate::client::{Client, http_error};
 use crate::table::{Table, field, time_secs};
@@ -50,21 +50,22 @@ pub async fn run(global: &GlobalArgs, cmd: AuditCmd) -> anyhow::Result<ExitCode>
         AuditCmd::Tail { n } => {
             let query = [("order", "desc".to_owned()), ("limit", n.to_string())];
             let reply = client.get(&["v1", "audit"], &query).await?;
-            emit(global, &reply, |r| {
+            emit_named(global, &client, &reply, &["actor", "target"], |r, names| {
                 let mut t = Table::new(&["SEQ", "AT", "ACTOR", "ACTION", "TARGET", "REASON"]);
                 for item in items(r).iter().rev() {
                     let rec = item.get("record").unwrap_or(&Value::Null);
                     t.row(vec![
                         field(item, "seq"),
                         time_secs(rec, "at"),
-                        field(rec, "actor"),
+                        names.field(rec, "actor"),
                         field(rec, "action"),
-                        field(rec, "target"),
+                        names.field(rec, "target"),
                         field(rec, "reason"),
                     ]);
                 }
                 t.print();
-            })?;
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCmd::Verify {

@@ -12,8 +12,8 @@ use clap::{Args, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::grant::{data_class, parse_duration, print_grant};
-use super::{connect, emit};
+use super::grant::{REFERENCES, data_class, parse_duration, print_grant};
+use super::{connect, emit_named};
 use crate::GlobalArgs;
 use crate::table::short_time;
 
@@ -70,13 +70,14 @@ pub async fn run(global: &GlobalArgs, cmd: BreakglassCmd) -> anyhow::Result<Exit
             };
             let body = open_body(&args, regions, &charter_server::clock::SystemClock)?;
             let reply = client.post(&["v1", "grants"], &body).await?;
-            emit(global, &reply, |g| {
-                print_grant(g);
+            emit_named(global, &client, &reply, REFERENCES, |g, names| {
+                print_grant(g, names);
                 println!();
                 for line in notice(g) {
                     println!("{line}");
                 }
-            })?;
+            })
+            .await?;
         }
     }
     Ok(ExitCode::SUCCESS)

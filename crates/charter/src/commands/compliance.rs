@@ -29,7 +29,7 @@ pub enum ComplianceCmd {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Report on this partner only (default: the whole estate).
+    /// Report on this partner (prt_…) only (default: the whole estate).
     #[arg(long, value_name = "ID")]
     partner: Option<String>,
     /// Fetch the HTML page (for people) instead of JSON.

@@ -14,8 +14,9 @@ use clap::Subcommand;
 use jiff::SignedDuration;
 use serde_json::{Map, Value, json};
 
-use super::{PageArgs, connect, core_enum, emit, items, next_page_hint};
+use super::{PageArgs, connect, core_enum, emit, emit_named, items, next_page_hint};
 use crate::GlobalArgs;
+use crate::names::Names;
 use crate::table::{Table, field, print_detail, short_time};
 
 fn kind_help(kind: CredentialKind) -> Option<&'static str> {
@@ -138,10 +139,9 @@ pub async fn run(global: &GlobalArgs, cmd: CredentialCmd) -> anyhow::Result<Exit
             })?;
         }
         CredentialCmd::Show { id } => {
-            let reply = connect(global)?
-                .get(&["v1", "credentials", &id], &[])
-                .await?;
-            emit(global, &reply, print_credential)?;
+            let client = connect(global)?;
+            let reply = client.get(&["v1", "credentials", &id], &[]).await?;
+            emit_named(global, &client, &reply, &["partner"], print_credential).await?;
         }
         CredentialCmd::Rotate {
             id,
@@ -159,13 +159,14 @@ pub async fn run(global: &GlobalArgs, cmd: CredentialCmd) -> anyhow::Result<Exit
             })?;
         }
         CredentialCmd::Revoke { id, reason } => {
-            let reply = connect(global)?
+            let client = connect(global)?;
+            let reply = client
                 .post(
                     &["v1", "credentials", &id, "revoke"],
                     &json!({ "reason": reason }),
                 )
                 .await?;
-            emit(global, &reply, print_credential)?;
+            emit_named(global, &client, &reply, &["partner"], print_credential).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -255,8 +256,8 @@ fn overlap_note(overlap: Option<u32>) -> String {
     }
 }
 
-fn print_credential(c: &Value) {
-    print_detail(c, ORDER, &["versions"]);
+fn print_credential(c: &Value, names: &Names) {
+    print_detail(&names.annotate(c, &["partner"]), ORDER, &["versions"]);
     println!();
     let mut t = Table::new(&["VERSION", "CREATED", "NOT AFTER", "JWK THUMBPRINT"]);
     for v in c

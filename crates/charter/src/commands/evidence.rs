@@ -39,7 +39,7 @@ pub struct ExportArgs {
     /// The grant (grt_…).
     #[arg(long, value_name = "ID")]
     grant: Option<String>,
-    /// The partner (prn_…): all its grants you can see, and its offboarding.
+    /// The partner (prt_…): all its grants you can see, and its offboarding.
     #[arg(long, value_name = "ID")]
     partner: Option<String>,
     /// Write to this file instead of stdout.

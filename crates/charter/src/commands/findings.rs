@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::Value;
 
-use super::{connect, emit, items};
+use super::{connect, emit_named, items};
 use crate::GlobalArgs;
 use crate::table::{Table, cell, field};
 
@@ -39,8 +39,10 @@ pub struct FindingsArgs {
 
 pub async fn run(global: &GlobalArgs, args: FindingsArgs) -> anyhow::Result<ExitCode> {
     let query = [("kind", args.kind.unwrap_or_default())];
-    let reply = connect(global)?.get(&["v1", "findings"], &query).await?;
-    emit(global, &reply, |r| {
+    let client = connect(global)?;
+    let reply = client.get(&["v1", "findings"], &query).await?;
+    // A subject's `id` names the partner, API or grant the finding is about.
+    emit_named(global, &client, &reply, &["id"], |r, names| {
         let mut t = Table::new(&[
             "SEVERITY",
             "KIND",
@@ -54,14 +56,15 @@ pub async fn run(global: &GlobalArgs, args: FindingsArgs) -> anyhow::Result<Exit
             t.row(vec![
                 field(f, "severity"),
                 field(f, "kind"),
-                format!("{} {}", field(subject, "type"), field(subject, "id")),
+                format!("{} {}", field(subject, "type"), names.field(subject, "id")),
                 field(f, "owasp_nhi"),
                 field(f, "csf"),
                 evidence(f.get("evidence").unwrap_or(&Value::Null)),
             ]);
         }
         t.print();
-    })?;
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

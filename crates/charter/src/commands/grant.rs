@@ -9,8 +9,10 @@ use clap::{ArgGroup, Args, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
-use super::{PageArgs, connect, core_enum, emit, items, next_page_hint, no_help};
+use super::{PageArgs, connect, core_enum, emit_named, items, next_page_hint, no_help};
 use crate::GlobalArgs;
+use crate::client::Client;
+use crate::names::Names;
 use crate::table::{Table, field, print_detail, short_time};
 
 /// `--ceiling`: one of core's data classes.
@@ -99,13 +101,13 @@ pub enum GrantCmd {
     Show { id: String },
     /// List grants.
     List {
-        /// Only grants of this partner.
+        /// Only grants of this partner (prt_…).
         #[arg(long)]
         partner: Option<String>,
         /// Only grants in this state (pending, active, suspended, revoked, expired, rejected).
         #[arg(long)]
         status: Option<String>,
-        /// Only grants on this API.
+        /// Only grants on this API (api_…).
         #[arg(long)]
         api: Option<String>,
         #[command(flatten)]
@@ -130,6 +132,9 @@ pub enum GrantCmd {
         reason: String,
     },
 }
+
+/// The members of a grant that refer to a partner, an API or a principal.
+pub const REFERENCES: &[&str] = &["partner", "api", "requested_by", "approver"];
 
 const ORDER: &[&str] = &[
     "id",
@@ -162,8 +167,9 @@ pub async fn run(global: &GlobalArgs, cmd: GrantCmd) -> anyhow::Result<ExitCode>
     match cmd {
         GrantCmd::Request(args) => {
             let body = request_body(&args, &charter_server::clock::SystemClock)?;
-            let reply = connect(global)?.post(&["v1", "grants"], &body).await?;
-            emit(global, &reply, print_summary)?;
+            let client = connect(global)?;
+            let reply = client.post(&["v1", "grants"], &body).await?;
+            emit_named(global, &client, &reply, REFERENCES, print_summary).await?;
         }
         GrantCmd::Approve {
             id,
@@ -183,8 +189,9 @@ pub async fn run(global: &GlobalArgs, cmd: GrantCmd) -> anyhow::Result<ExitCode>
             decide(global, &id, &body).await?;
         }
         GrantCmd::Show { id } => {
-            let reply = connect(global)?.get(&["v1", "grants", &id], &[]).await?;
-            emit(global, &reply, print_grant)?;
+            let client = connect(global)?;
+            let reply = client.get(&["v1", "grants", &id], &[]).await?;
+            emit_named(global, &client, &reply, REFERENCES, print_grant).await?;
         }
         GrantCmd::List {
             partner,
@@ -196,16 +203,17 @@ pub async fn run(global: &GlobalArgs, cmd: GrantCmd) -> anyhow::Result<ExitCode>
             query.push(("partner", partner.unwrap_or_default()));
             query.push(("status", status.unwrap_or_default()));
             query.push(("api", api.unwrap_or_default()));
-            let reply = connect(global)?.get(&["v1", "grants"], &query).await?;
-            emit(global, &reply, |r| {
+            let client = connect(global)?;
+            let reply = client.get(&["v1", "grants"], &query).await?;
+            emit_named(global, &client, &reply, &["partner", "api"], |r, names| {
                 let mut t = Table::new(&[
                     "ID", "PARTNER", "API", "STATUS", "SCOPES", "CEILING", "REGIONS", "EXPIRES",
                 ]);
                 for g in items(r) {
                     t.row(vec![
                         field(g, "id"),
-                        field(g, "partner"),
-                        field(g, "api"),
+                        names.field(g, "partner"),
+                        names.field(g, "api"),
                         field(g, "status"),
                         field(g, "scopes"),
                         field(g, "data_class_ceiling"),
@@ -215,7 +223,8 @@ pub async fn run(global: &GlobalArgs, cmd: GrantCmd) -> anyhow::Result<ExitCode>
                 }
                 t.print();
                 next_page_hint(r);
-            })?;
+            })
+            .await?;
         }
         GrantCmd::Suspend { id, reason } => lifecycle(global, &id, "suspend", reason).await?,
         GrantCmd::Resume { id, reason } => lifecycle(global, &id, "resume", reason).await?,
@@ -225,10 +234,15 @@ pub async fn run(global: &GlobalArgs, cmd: GrantCmd) -> anyhow::Result<ExitCode>
 }
 
 async fn decide(global: &GlobalArgs, id: &str, body: &Value) -> anyhow::Result<()> {
-    let reply = connect(global)?
+    let client = connect(global)?;
+    let reply = client
         .post(&["v1", "grants", id, "approvals"], body)
         .await?;
-    emit(global, &reply, print_summary)
+    summarise(global, &client, &reply).await
+}
+
+async fn summarise(global: &GlobalArgs, client: &Client, reply: &Value) -> anyhow::Result<()> {
+    emit_named(global, client, reply, &["partner", "api"], print_summary).await
 }
 
 /// The JSON body of `POST /v1/grants/{id}/approvals`.
@@ -256,10 +270,11 @@ async fn lifecycle(
     verb: &str,
     reason: String,
 ) -> anyhow::Result<()> {
-    let reply = connect(global)?
+    let client = connect(global)?;
+    let reply = client
         .post(&["v1", "grants", id, verb], &json!({ "reason": reason }))
         .await?;
-    emit(global, &reply, print_summary)
+    summarise(global, &client, &reply).await
 }
 
 /// The JSON body of `POST /v1/grants`; `clock` resolves `--for`.
@@ -305,12 +320,12 @@ pub fn request_body(args: &RequestArgs, clock: &dyn charter_core::Clock) -> anyh
 }
 
 /// One line per grant after a change: where it stands and how many approvals it has.
-fn print_summary(g: &Value) {
+fn print_summary(g: &Value, names: &Names) {
     let mut t = Table::new(&["ID", "PARTNER", "API", "STATUS", "APPROVALS", "EXPIRES"]);
     t.row(vec![
         field(g, "id"),
-        field(g, "partner"),
-        field(g, "api"),
+        names.field(g, "partner"),
+        names.field(g, "api"),
         field(g, "status"),
         approvals(g),
         short_time(g, "expires_at"),
@@ -319,8 +334,8 @@ fn print_summary(g: &Value) {
 }
 
 /// A grant as `key: value` lines, then its approvals.
-pub fn print_grant(g: &Value) {
-    print_detail(g, ORDER, &["approvals"]);
+pub fn print_grant(g: &Value, names: &Names) {
+    print_detail(&names.annotate(g, REFERENCES), ORDER, &["approvals"]);
     let list = g
         .get("approvals")
         .and_then(Value::as_array)
@@ -340,7 +355,7 @@ pub fn print_grant(g: &Value) {
     let mut t = Table::new(&["APPROVER", "DECISION", "AT", "TICKET", "JUSTIFICATION"]);
     for a in list {
         t.row(vec![
-            field(a, "approver"),
+            names.field(a, "approver"),
             field(a, "decision"),
             short_time(a, "at"),
             field(a, "ticket"),

@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::GlobalArgs;
 use crate::client::{Client, load_token};
+use crate::names::Names;
 
 /// A clap value parser for one of charter-core's closed enums: the possible values (listed
 /// by `--help`, each with its `help` line when there is one) are the core type's wire names,
@@ -86,6 +87,25 @@ pub fn emit(global: &GlobalArgs, reply: &Value, human: impl FnOnce(&Value)) -> a
         println!("{}", serde_json::to_string_pretty(reply)?);
     } else {
         human(reply);
+    }
+    Ok(())
+}
+
+/// Prints a reply: raw JSON with `--json`, else through `human`, which gets the names of
+/// the partners, APIs and principals the reply refers to under `keys` (see
+/// [`crate::names`]).
+pub async fn emit_named(
+    global: &GlobalArgs,
+    client: &Client,
+    reply: &Value,
+    keys: &[&str],
+    human: impl FnOnce(&Value, &Names),
+) -> anyhow::Result<()> {
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(reply)?);
+    } else {
+        let names = Names::lookup(client, reply, keys).await;
+        human(reply, &names);
     }
     Ok(())
 }

@@ -8,8 +8,9 @@ use charter_core::PartnerKind;
 use clap::Subcommand;
 use serde_json::{Map, Value, json};
 
-use super::{PageArgs, connect, core_enum, emit, items, next_page_hint};
+use super::{PageArgs, connect, core_enum, emit_named, items, next_page_hint};
 use crate::GlobalArgs;
+use crate::names::Names;
 use crate::table::{Table, field, print_detail, time_secs};
 
 fn kind_help(kind: PartnerKind) -> Option<&'static str> {
@@ -31,7 +32,7 @@ pub enum PartnerCmd {
         /// A processing region of the partner; repeat (or separate with commas) for several.
         #[arg(long = "region", required = true, value_delimiter = ',')]
         regions: Vec<String>,
-        /// A business owner (principal id of an approver); repeat for several.
+        /// A business owner: an approver's principal id (prn_…); repeat for several.
         #[arg(long = "owner", value_delimiter = ',')]
         owners: Vec<String>,
     },
@@ -45,8 +46,11 @@ pub enum PartnerCmd {
     /// Replace a partner's regions and/or owners.
     Update {
         id: String,
+        /// The partner's processing regions (replaces them all); repeat for several.
         #[arg(long = "region", value_delimiter = ',')]
         regions: Vec<String>,
+        /// The business owners, approvers' principal ids (prn_…), replacing them all; repeat
+        /// for several.
         #[arg(long = "owner", value_delimiter = ',')]
         owners: Vec<String>,
     },
@@ -77,6 +81,9 @@ const OFFBOARDING: &[&str] = &[
     "finished_at",
 ];
 
+/// The members of an offboarding record that refer to a partner or a principal.
+const OFFBOARDING_REFERENCES: &[&str] = &["partner", "requested_by"];
+
 const ORDER: &[&str] = &[
     "id",
     "name",
@@ -102,14 +109,14 @@ pub async fn run(global: &GlobalArgs, cmd: PartnerCmd) -> anyhow::Result<ExitCod
                 "regions": regions,
                 "owners": owners,
             });
-            let reply = connect(global)?.post(&["v1", "partners"], &body).await?;
-            emit(global, &reply, |r| print_detail(r, ORDER, &[]))?;
+            let client = connect(global)?;
+            let reply = client.post(&["v1", "partners"], &body).await?;
+            emit_named(global, &client, &reply, &["owners"], print_partner).await?;
         }
         PartnerCmd::List { page } => {
-            let reply = connect(global)?
-                .get(&["v1", "partners"], &page.query())
-                .await?;
-            emit(global, &reply, |r| {
+            let client = connect(global)?;
+            let reply = client.get(&["v1", "partners"], &page.query()).await?;
+            emit_named(global, &client, &reply, &["owners"], |r, names| {
                 let mut t = Table::new(&["ID", "NAME", "KIND", "STATUS", "REGIONS", "OWNERS"]);
                 for p in items(r) {
                     t.row(vec![
@@ -118,16 +125,18 @@ pub async fn run(global: &GlobalArgs, cmd: PartnerCmd) -> anyhow::Result<ExitCod
                         field(p, "kind"),
                         field(p, "status"),
                         field(p, "regions"),
-                        field(p, "owners"),
+                        names.field(p, "owners"),
                     ]);
                 }
                 t.print();
                 next_page_hint(r);
-            })?;
+            })
+            .await?;
         }
         PartnerCmd::Show { id } => {
-            let reply = connect(global)?.get(&["v1", "partners", &id], &[]).await?;
-            emit(global, &reply, |r| print_detail(r, ORDER, &[]))?;
+            let client = connect(global)?;
+            let reply = client.get(&["v1", "partners", &id], &[]).await?;
+            emit_named(global, &client, &reply, &["owners"], print_partner).await?;
         }
         PartnerCmd::Update {
             id,
@@ -144,19 +153,28 @@ pub async fn run(global: &GlobalArgs, cmd: PartnerCmd) -> anyhow::Result<ExitCod
             if body.is_empty() {
                 anyhow::bail!("nothing to update: give --region and/or --owner");
             }
-            let reply = connect(global)?
+            let client = connect(global)?;
+            let reply = client
                 .patch(&["v1", "partners", &id], &Value::Object(body))
                 .await?;
-            emit(global, &reply, |r| print_detail(r, ORDER, &[]))?;
+            emit_named(global, &client, &reply, &["owners"], print_partner).await?;
         }
         PartnerCmd::Offboard { id, reason } => {
-            let reply = connect(global)?
+            let client = connect(global)?;
+            let reply = client
                 .post(
                     &["v1", "partners", &id, "offboard"],
                     &json!({ "reason": reason }),
                 )
                 .await?;
-            emit(global, &reply, print_offboarding)?;
+            emit_named(
+                global,
+                &client,
+                &reply,
+                OFFBOARDING_REFERENCES,
+                print_offboarding,
+            )
+            .await?;
             if let Some(failed) = failed_checks(&reply) {
                 eprintln!(
                     "offboarding FAILED: {failed} check(s) did not pass — access may remain; see the checks above"
@@ -166,6 +184,11 @@ pub async fn run(global: &GlobalArgs, cmd: PartnerCmd) -> anyhow::Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A partner as `key: value` lines, its owners by name where known.
+fn print_partner(p: &Value, names: &Names) {
+    print_detail(&names.annotate(p, &["owners"]), ORDER, &[]);
 }
 
 /// `None` for a completed offboarding; else how many of its checks did not pass. Anything
@@ -200,7 +223,7 @@ fn count(record: &Value, key: &str) -> Value {
 }
 
 /// The offboarding's summary (counts instead of lists), then one row per check.
-fn print_offboarding(record: &Value) {
+fn print_offboarding(record: &Value, names: &Names) {
     let list = checks(record);
     let passed = list
         .iter()
@@ -225,7 +248,8 @@ fn print_offboarding(record: &Value) {
         "checks".into(),
         json!(format!("{passed} passed, {} failed", list.len() - passed)),
     );
-    print_detail(&Value::Object(summary), OFFBOARDING, &[]);
+    let summary = names.annotate(&Value::Object(summary), OFFBOARDING_REFERENCES);
+    print_detail(&summary, OFFBOARDING, &[]);
     println!();
     let mut t = Table::new(&["CHECK", "TARGET", "PASSED", "AT", "DETAIL"]);
     for c in list {

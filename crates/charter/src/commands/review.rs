@@ -9,8 +9,9 @@ use charter_core::review::{AttestDecision, ReviewKind, ReviewStatus};
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{Map, Value, json};
 
-use super::{PageArgs, connect, core_enum, emit, items, next_page_hint};
+use super::{PageArgs, connect, core_enum, emit_named, items, next_page_hint};
 use crate::GlobalArgs;
+use crate::names::Names;
 use crate::table::{Table, cell, field, print_detail, short_time};
 
 fn status_help(status: ReviewStatus) -> Option<&'static str> {
@@ -84,6 +85,10 @@ pub enum ReviewCmd {
     Attest(AttestArgs),
 }
 
+/// The members of a review that refer to a partner, an API or a principal (a subject's
+/// `id`, an attestation's `by`).
+const REFERENCES: &[&str] = &["id", "created_by", "by"];
+
 const ORDER: &[&str] = &[
     "id",
     "kind",
@@ -97,10 +102,9 @@ const ORDER: &[&str] = &[
 pub async fn run(global: &GlobalArgs, cmd: ReviewCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         ReviewCmd::Start(args) => {
-            let reply = connect(global)?
-                .post(&["v1", "reviews"], &start_body(&args))
-                .await?;
-            emit(global, &reply, print_review)?;
+            let client = connect(global)?;
+            let reply = client.post(&["v1", "reviews"], &start_body(&args)).await?;
+            emit_named(global, &client, &reply, REFERENCES, print_review).await?;
         }
         ReviewCmd::List { status, kind, page } => {
             let mut query = page.query();
@@ -112,14 +116,15 @@ pub async fn run(global: &GlobalArgs, cmd: ReviewCmd) -> anyhow::Result<ExitCode
                 "kind",
                 kind.map(ReviewKind::as_str).unwrap_or_default().into(),
             ));
-            let reply = connect(global)?.get(&["v1", "reviews"], &query).await?;
-            emit(global, &reply, |r| {
+            let client = connect(global)?;
+            let reply = client.get(&["v1", "reviews"], &query).await?;
+            emit_named(global, &client, &reply, &["id"], |r, names| {
                 let mut t = Table::new(&["ID", "KIND", "SUBJECT", "STATUS", "DECIDED", "CREATED"]);
                 for review in items(r) {
                     t.row(vec![
                         field(review, "id"),
                         field(review, "kind"),
-                        subject(review),
+                        subject(review, names),
                         field(review, "status"),
                         decided(review),
                         short_time(review, "created_at"),
@@ -127,21 +132,24 @@ pub async fn run(global: &GlobalArgs, cmd: ReviewCmd) -> anyhow::Result<ExitCode
                 }
                 t.print();
                 next_page_hint(r);
-            })?;
+            })
+            .await?;
         }
         ReviewCmd::Show { id } => {
-            let reply = connect(global)?.get(&["v1", "reviews", &id], &[]).await?;
-            emit(global, &reply, print_review)?;
+            let client = connect(global)?;
+            let reply = client.get(&["v1", "reviews", &id], &[]).await?;
+            emit_named(global, &client, &reply, REFERENCES, print_review).await?;
         }
         ReviewCmd::Attest(args) => {
             let body = attest_body(&args)?;
-            let reply = connect(global)?
+            let client = connect(global)?;
+            let reply = client
                 .post(
                     &["v1", "reviews", &args.review, "items", &args.item, "attest"],
                     &body,
                 )
                 .await?;
-            emit(global, &reply, print_review)?;
+            emit_named(global, &client, &reply, REFERENCES, print_review).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -177,11 +185,11 @@ fn attest_body(args: &AttestArgs) -> anyhow::Result<Value> {
     Ok(Value::Object(body))
 }
 
-/// `partner prt_…`, `api api_…` or `grant grt_…`.
-fn subject(review: &Value) -> String {
+/// `partner Acme Logistics (prt_…)`, `api orders (api_…)` or `grant grt_…`.
+fn subject(review: &Value, names: &Names) -> String {
     let s = review.get("subject").unwrap_or(&Value::Null);
     match (s.get("type"), s.get("id")) {
-        (Some(kind), Some(id)) => format!("{} {}", cell(kind), cell(id)),
+        (Some(kind), Some(_)) => format!("{} {}", cell(kind), names.field(s, "id")),
         _ => cell(s),
     }
 }
@@ -204,23 +212,23 @@ fn is_decided(item: &Value) -> bool {
     item.get("decision").is_some_and(|d| !d.is_null())
 }
 
-/// `keep by prn_…`, `reduce to a,b by prn_…`, or `-` while undecided.
-fn decision(item: &Value) -> String {
+/// `keep by alice (prn_…)`, `reduce to a,b by prn_…`, or `-` while undecided.
+fn decision(item: &Value, names: &Names) -> String {
     let Some(d) = item.get("decision").filter(|d| !d.is_null()) else {
         return "-".into();
     };
     let what = field(d, "decision");
-    let by = field(d, "by");
+    let by = names.field(d, "by");
     match d.get("scopes").filter(|s| !s.is_null()) {
         Some(scopes) => format!("{what} to {} by {by}", cell(scopes)),
         None => format!("{what} by {by}"),
     }
 }
 
-fn print_review(review: &Value) {
-    let mut head = review.clone();
+fn print_review(review: &Value, names: &Names) {
+    let mut head = names.annotate(review, &["created_by"]);
     if let Some(map) = head.as_object_mut() {
-        map.insert("subject".into(), json!(subject(review)));
+        map.insert("subject".into(), json!(subject(review, names)));
     }
     print_detail(&head, ORDER, &["items"]);
     println!();
@@ -246,7 +254,7 @@ fn print_review(review: &Value) {
             field(evidence, "scopes_never_used"),
             field(evidence, "denials"),
             short_time(item, "due_at"),
-            decision(item),
+            decision(item, names),
         ]);
     }
     t.print();
@@ -325,12 +333,15 @@ mod tests {
                 { "decision": { "decision": "keep", "by": "prn_2" } },
             ],
         });
-        assert_eq!(subject(&review), "partner prt_1");
+        assert_eq!(subject(&review, &Names::default()), "partner prt_1");
         assert_eq!(decided(&review), "2/3");
         let list = review_items(&review);
-        assert_eq!(decision(&list[0]), "-");
-        assert_eq!(decision(&list[1]), "reduce to a,b by prn_1");
-        assert_eq!(decision(&list[2]), "keep by prn_2");
+        assert_eq!(decision(&list[0], &Names::default()), "-");
+        assert_eq!(
+            decision(&list[1], &Names::default()),
+            "reduce to a,b by prn_1"
+        );
+        assert_eq!(decision(&list[2], &Names::default()), "keep by prn_2");
         assert_eq!(decided(&json!({})), "0/0");
     }
 }

@@ -12,20 +12,41 @@ use crate::commands::id_of;
 
 /// What the "what to try next" block needs.
 pub struct World {
-    pub auditor_token: String,
-    pub gateway_token: String,
+    /// Every seeded principal, in the order they were created.
+    pub principals: Vec<Seeded>,
     pub acme_grant: String,
     /// The demo client credential of the Acme grant.
     pub client_id: String,
     pub client_secret: String,
-    pub principals: usize,
     pub grants: usize,
+}
+
+/// A seeded principal as the demo shows it: name, roles, id, token.
+pub struct Seeded {
+    pub name: String,
+    pub roles: String,
+    pub id: String,
+    pub token: String,
+    /// What this principal is for in the demo world.
+    pub note: &'static str,
 }
 
 struct Principal {
     id: String,
     token: String,
     client: Client,
+}
+
+impl Principal {
+    fn seeded(&self, name: &str, roles: &str, note: &'static str) -> Seeded {
+        Seeded {
+            name: name.to_owned(),
+            roles: roles.to_owned(),
+            id: self.id.clone(),
+            token: self.token.clone(),
+            note,
+        }
+    }
 }
 
 /// POSTs `body` and returns the created object, with `what` in any error.
@@ -398,12 +419,22 @@ pub async fn seed(admin: &Client, upstream: &str, now: Timestamp) -> anyhow::Res
     };
 
     Ok(World {
-        auditor_token: auditor.token,
-        gateway_token: gateway.token,
+        principals: vec![
+            orders_team.seeded("orders-team", "api_owner", "owns the orders API"),
+            customers_team.seeded("customers-team", "api_owner", "owns the customers API"),
+            steward.seeded(
+                "partner-office",
+                "steward",
+                "registers partners, requests grants, issues credentials",
+            ),
+            alice.seeded("alice", "approver", "owner of Acme and Globex"),
+            bob.seeded("bob", "approver", "owner of Globex and Initech"),
+            auditor.seeded("audit-team", "auditor", "reads everything"),
+            gateway.seeded("edge-gateway", "gateway", "may introspect tokens"),
+        ],
         client_id: text("client_id")?,
         client_secret: text("client_secret")?,
         acme_grant,
-        principals: 7,
         grants: 6,
     })
 }

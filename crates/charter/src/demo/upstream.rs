@@ -1,4 +1,5 @@
-//! The demo upstream: a tiny orders-and-customers service that the demo APIs proxy to.
+//! The demo upstream: a tiny orders-and-customers service that the demo APIs proxy to (and
+//! the returns API of `examples/returns.toml`, which the README's walkthrough publishes).
 //! Canned but plausible data; it knows nothing about Charter and trusts the gateway in
 //! front of it (it echoes the `X-Charter-*` identity headers it receives).
 
@@ -18,7 +19,7 @@ struct Orders {
 }
 
 /// `GET /orders`, `GET /orders/{id}`, `POST /orders`, `GET /customers/{id}`,
-/// `GET /customers/export`.
+/// `GET /customers/export`, `GET /returns/{id}`.
 pub fn router() -> Router {
     let state = Arc::new(Orders {
         next: AtomicU64::new(1043),
@@ -28,6 +29,7 @@ pub fn router() -> Router {
         .route("/orders/{id}", get(get_order))
         .route("/customers/export", get(export_customers))
         .route("/customers/{id}", get(get_customer))
+        .route("/returns/{id}", get(get_return))
         .route(
             "/healthz",
             get(|| async { Json(json!({ "status": "ok" })) }),
@@ -111,6 +113,17 @@ async fn get_customer(headers: HeaderMap, Path(id): Path<String>) -> Json<Value>
         "vat_id": "NL859123456B01",
         "segment": "wholesale",
         "data_region": "eu",
+        "served_to": served_to(&headers),
+    }))
+}
+
+async fn get_return(headers: HeaderMap, Path(id): Path<String>) -> Json<Value> {
+    Json(json!({
+        "id": id,
+        "order": "ord_1041",
+        "status": "awaiting_pickup",
+        "reason": "damaged in transit",
+        "pickup": { "city": "Rotterdam", "country": "NL", "window": "2026-12-02T08:00:00Z/PT4H" },
         "served_to": served_to(&headers),
     }))
 }

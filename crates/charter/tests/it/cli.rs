@@ -65,6 +65,17 @@ async fn admin_verbs_end_to_end() {
     assert_eq!(api["name"], "orders");
     assert_eq!(api["owner"].as_str(), Some(owner.as_str()));
     let api = id(&api);
+    // Publishing it again is a conflict, said in plain English.
+    let again = cli(
+        url,
+        Some(&owner_token),
+        &["api", "publish", "-f", orders.to_str().unwrap()],
+    );
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert_eq!(
+        again.stderr.trim_end(),
+        "error: 409 conflict: an API with this name or audience already exists"
+    );
 
     // The steward registers the partner and requests a grant.
     let partner = cli(
@@ -148,10 +159,39 @@ async fn admin_verbs_end_to_end() {
     let list = cli(url, Some(&auditor_token), &["grant", "list"]).ok();
     let mut lines = list.stdout.lines();
     assert!(lines.next().unwrap().starts_with("ID "), "{}", list.stdout);
+    // Partners and APIs by name beside their ids.
     assert!(
-        lines.any(|l| l.starts_with(&grant) && l.contains("active")),
+        lines.any(|l| l.starts_with(&grant)
+            && l.contains(&format!("Acme Logistics ({partner})"))
+            && l.contains(&format!("orders ({api})"))
+            && l.contains("active")),
         "{}",
         list.stdout
+    );
+    // --json stays what the server sent: bare ids.
+    let raw = cli(url, Some(&auditor_token), &["grant", "list", "--json"])
+        .ok()
+        .json();
+    assert_eq!(raw["items"][0]["partner"].as_str(), Some(partner.as_str()));
+    // Principals by name for the admin, who may list them; a role that may not list them
+    // sees the bare id, and the command still succeeds.
+    let shown = cli(url, Some(&admin), &["partner", "show", &partner]).ok();
+    assert!(
+        shown
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("owners:") && l.ends_with(&format!(" alice ({approver})"))),
+        "{}",
+        shown.stdout
+    );
+    let shown = cli(url, Some(&auditor_token), &["partner", "show", &partner]).ok();
+    assert!(
+        shown
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("owners:") && l.ends_with(&format!(" {approver}"))),
+        "{}",
+        shown.stdout
     );
 
     // The auditor verifies the chain, reading the token from a file.

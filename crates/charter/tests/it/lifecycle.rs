@@ -74,10 +74,8 @@ async fn reviews_findings_breakglass_and_offboarding_end_to_end() {
         shown.stdout
     );
     assert!(
-        shown
-            .stdout
-            .lines()
-            .any(|l| l.starts_with("subject:") && l.ends_with(&format!(" partner {partner}"))),
+        shown.stdout.lines().any(|l| l.starts_with("subject:")
+            && l.ends_with(&format!(" partner Acme Logistics ({partner})"))),
         "{}",
         shown.stdout
     );

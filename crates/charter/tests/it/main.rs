@@ -11,6 +11,7 @@ mod crash;
 mod credentials;
 mod demo;
 mod lifecycle;
+mod readme;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -145,6 +146,19 @@ impl Drop for Server {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// A child process that is killed when dropped, so a failing test leaves nothing running
+/// (a leftover demo would also hold the test's stderr open).
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }
@@ -333,4 +347,12 @@ impl Cast {
         .ok();
         grant
     }
+}
+
+/// A loopback port that was free a moment ago (for tests that must print fixed addresses).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
 }
