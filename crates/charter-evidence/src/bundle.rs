@@ -458,9 +458,9 @@ fn find_key(keys: &[Value], kid: &str) -> Result<Vec<u8>, BundleError> {
 }
 
 /// Checks a whole list of evidence public keys as [`verify_detached`] reads each one: a JSON
-/// object with a `kid`, no `kid` twice, every key an Ed25519 public key. For a set of keys an
-/// auditor pins (a checkpoint's `--keys`), so a bad key file is refused before anything is
-/// verified with it.
+/// object with a `kid`, no `kid` twice, every key an Ed25519 public key, its signing period
+/// (`not_before`, `not_after`, when present) RFC 3339 and in order. For a set of keys an
+/// auditor pins (`--keys`), so a bad key file is refused before anything is verified with it.
 ///
 /// # Errors
 ///
@@ -473,8 +473,161 @@ pub fn check_keys(keys: &[Value]) -> Result<(), BundleError> {
             return Err(BundleError::Keys(format!("kid {kid:?} appears twice")));
         }
         ed25519_public_key(kid, key)?;
+        key_period(kid, key)?;
     }
     Ok(())
+}
+
+/// Reads the evidence public keys an auditor pins: the body of
+/// `/.well-known/charter-evidence-keys` (`{"keys": […]}`), or a bare array of JWKs, each
+/// checked by [`check_keys`].
+///
+/// # Errors
+///
+/// [`BundleError::Keys`] naming the first thing wrong.
+pub fn parse_pinned_keys(value: &Value) -> Result<Vec<Value>, BundleError> {
+    let wrong = || BundleError::Keys("expected {\"keys\": [...]} or an array of JWKs".into());
+    let list = match value {
+        Value::Array(list) => list,
+        Value::Object(o) => o.get("keys").and_then(Value::as_array).ok_or_else(wrong)?,
+        _ => return Err(wrong()),
+    };
+    check_keys(list)?;
+    Ok(list.clone())
+}
+
+/// The period a published evidence key signs in: from `not_before` to `not_after`, both
+/// inclusive, RFC 3339. `not_after` is `null` (or absent) for the key that signs now; a
+/// key without `not_before` has no lower bound (a key an auditor pinned by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPeriod {
+    pub not_before: Option<jiff::Timestamp>,
+    pub not_after: Option<jiff::Timestamp>,
+}
+
+impl KeyPeriod {
+    fn holds(&self, at: jiff::Timestamp) -> bool {
+        self.not_before.is_none_or(|t| t <= at) && self.not_after.is_none_or(|t| at <= t)
+    }
+}
+
+impl fmt::Display for KeyPeriod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.not_before {
+            Some(t) => write!(f, "{t}")?,
+            None => f.write_str("the beginning")?,
+        }
+        match self.not_after {
+            Some(t) => write!(f, " to {t}"),
+            None => f.write_str(" to now (the current key)"),
+        }
+    }
+}
+
+/// The signing period a key of a key list carries (`not_before`, `not_after`).
+fn key_period(kid: &str, key: &Map<String, Value>) -> Result<KeyPeriod, BundleError> {
+    let bound = |name: &str| -> Result<Option<jiff::Timestamp>, BundleError> {
+        match key.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(t)) => t.parse().map(Some).map_err(|_| {
+                BundleError::Keys(format!("key {kid}: {name} is not an RFC 3339 timestamp"))
+            }),
+            Some(_) => Err(BundleError::Keys(format!(
+                "key {kid}: {name} is not a string"
+            ))),
+        }
+    };
+    let period = KeyPeriod {
+        not_before: bound("not_before")?,
+        not_after: bound("not_after")?,
+    };
+    if let (Some(from), Some(to)) = (period.not_before, period.not_after)
+        && to < from
+    {
+        return Err(BundleError::Keys(format!(
+            "key {kid}: not_after is before not_before"
+        )));
+    }
+    Ok(period)
+}
+
+/// Checks that the key `kid` of `keys` signed at `at` (RFC 3339) within its period. Shared
+/// by bundles (`generated_at`) and checkpoints (`at`).
+///
+/// # Errors
+///
+/// A sentence saying why not (for a [`BundleError::Signature`]).
+pub fn check_signed_in_period(keys: &[Value], kid: &str, at: &str) -> Result<KeyPeriod, String> {
+    let key = keys
+        .iter()
+        .filter_map(Value::as_object)
+        .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+        .ok_or_else(|| format!("no key in keys has kid {kid:?}"))?;
+    let period = key_period(kid, key).map_err(|e| e.to_string())?;
+    if period.not_before.is_none() && period.not_after.is_none() {
+        return Ok(period);
+    }
+    let when: jiff::Timestamp = at
+        .parse()
+        .map_err(|_| format!("signed at {at:?}, which is not an RFC 3339 timestamp"))?;
+    if period.holds(when) {
+        Ok(period)
+    } else {
+        Err(format!(
+            "{kid} signed at {at}, outside its signing period ({period})"
+        ))
+    }
+}
+
+/// [`verify`], and then authenticates the signer against keys the auditor pinned (as
+/// [`parse_pinned_keys`] reads them; the saved `/.well-known/charter-evidence-keys`):
+///
+/// 6. the signature verifies with the pinned key of its kid (matched by kid *and* key
+///    material — the bundle's own copy of the key is not trusted);
+/// 7. every key the bundle brings is pinned, with the same key material;
+/// 8. `generated_at` lies within the signing key's period (`not_before`..`not_after`).
+///
+/// Without this, [`verify`] proves only that whoever holds the embedded key signed: anyone
+/// can make a bundle that passes.
+///
+/// # Errors
+///
+/// The first failure: [`verify`]'s, then [`BundleError::Signature`] or
+/// [`BundleError::Keys`] naming the key.
+pub fn verify_pinned(bundle: &Value, pinned: &[Value]) -> Result<Summary, BundleError> {
+    check_keys(pinned)?;
+    let summary = verify(bundle)?;
+    let members = check_members(bundle)?;
+    let kid = summary.kid.as_str();
+    if find_key(pinned, kid).is_err() {
+        return Err(sig_err(format!(
+            "signed by {kid:?}, which is not a pinned key"
+        )));
+    }
+    let jws = string_member(members, "signature")?;
+    verify_detached(bundle, &jws, pinned).map_err(|e| match e {
+        BundleError::Signature(why) => sig_err(format!("{why} with the pinned key {kid:?}")),
+        other => other,
+    })?;
+    for (i, key) in array(members, "keys").iter().enumerate() {
+        let (key_kid, key) = key_with_kid(i, key)?;
+        let material = ed25519_public_key(key_kid, key)?;
+        match find_key(pinned, key_kid) {
+            Ok(pinned_material) if pinned_material == material => {}
+            Ok(_) => {
+                return Err(BundleError::Keys(format!(
+                    "key {key_kid} in the bundle is not the pinned key of that kid"
+                )));
+            }
+            Err(_) => {
+                return Err(BundleError::Keys(format!(
+                    "key {key_kid} in the bundle is not pinned"
+                )));
+            }
+        }
+    }
+    check_signed_in_period(pinned, kid, &summary.generated_at).map_err(sig_err)?;
+    Ok(summary)
 }
 
 /// The `i`-th (0-based) key of a list as an object, with its `kid`.
@@ -1105,4 +1258,67 @@ fn check_aggregate(st: &Statement, kind: Kind, cited: &[(u64, &Event)]) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod key_period_tests {
+    use super::*;
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+    use serde_json::json;
+
+    fn key(not_before: Value, not_after: Value) -> Value {
+        let pair = Ed25519KeyPair::from_seed_unchecked(&[3; 32]).unwrap();
+        json!({
+            "kty": "OKP", "crv": "Ed25519", "kid": "evk_a", "alg": "EdDSA",
+            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            "not_before": not_before, "not_after": not_after,
+        })
+    }
+
+    #[test]
+    fn a_key_signs_only_within_its_period() {
+        let retired = vec![key(
+            json!("2026-11-01T00:00:00Z"),
+            json!("2026-11-30T00:00:00Z"),
+        )];
+        check_keys(&retired).unwrap();
+        for inside in [
+            "2026-11-01T00:00:00Z",
+            "2026-11-15T12:00:00Z",
+            "2026-11-30T00:00:00Z",
+        ] {
+            assert!(
+                check_signed_in_period(&retired, "evk_a", inside).is_ok(),
+                "{inside}"
+            );
+        }
+        for outside in ["2026-10-31T23:59:59Z", "2026-11-30T00:00:01Z"] {
+            let why = check_signed_in_period(&retired, "evk_a", outside).unwrap_err();
+            assert!(why.contains("outside its signing period"), "{why}");
+        }
+        assert!(check_signed_in_period(&retired, "evk_a", "yesterday").is_err());
+        assert!(check_signed_in_period(&retired, "evk_b", "2026-11-15T12:00:00Z").is_err());
+        let current = vec![key(json!("2026-11-01T00:00:00Z"), Value::Null)];
+        assert!(check_signed_in_period(&current, "evk_a", "2036-01-01T00:00:00Z").is_ok());
+    }
+
+    #[test]
+    fn a_malformed_period_is_refused_with_the_keys() {
+        for (nb, na, why) in [
+            (
+                json!("soon"),
+                Value::Null,
+                "not_before is not an RFC 3339 timestamp",
+            ),
+            (json!(5), Value::Null, "not_before is not a string"),
+            (
+                json!("2026-11-30T00:00:00Z"),
+                json!("2026-11-01T00:00:00Z"),
+                "not_after is before not_before",
+            ),
+        ] {
+            let err = check_keys(&[key(nb, na)]).unwrap_err().to_string();
+            assert_eq!(err, format!("keys: key evk_a: {why}"));
+        }
+    }
 }

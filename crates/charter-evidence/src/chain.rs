@@ -145,6 +145,44 @@ pub struct StoredRecord {
     pub hash: String,
 }
 
+/// The columns a store keeps beside a record's body to select and filter records by (`at`,
+/// `actor`, `action`, `target`). They are not hashed, so a verifier holds them to the body:
+/// a row whose columns disagree with its body is a broken record, since whatever selects by
+/// the column (an evidence bundle by `target`, usage by `action`) would see a different log
+/// from the one the chain proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordColumns {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+}
+
+impl RecordColumns {
+    /// The columns a record's body says its row must have.
+    pub fn of(rec: &AuditRecord) -> Self {
+        Self {
+            at: rec.at.clone(),
+            actor: rec.actor.clone(),
+            action: rec.action.clone(),
+            target: rec.target.clone(),
+        }
+    }
+
+    /// The first column that differs from `body`'s, by name.
+    fn differs_from(&self, body: &Self) -> Option<&'static str> {
+        [
+            ("at", &self.at, &body.at),
+            ("actor", &self.actor, &body.actor),
+            ("action", &self.action, &body.action),
+            ("target", &self.target, &body.target),
+        ]
+        .into_iter()
+        .find(|(_, stored, body)| stored != body)
+        .map(|(name, _, _)| name)
+    }
+}
+
 /// The last record of a (verified) chain: its sequence number and hash.
 ///
 /// An empty log's head is `seq` 0 with [`GENESIS_HASH`] (see [`ChainHead::genesis`]).
@@ -193,7 +231,9 @@ pub struct ChainBreak {
 /// 3. the body is exactly its own canonical form;
 /// 4. the record's `seq` equals the stored seq;
 /// 5. the record's `prev` equals the previous record's hash;
-/// 6. [`record_hash`] of the body equals the stored hash.
+/// 6. [`record_hash`] of the body equals the stored hash;
+/// 7. with [`push_row`](Self::push_row): every stored column ([`RecordColumns`]) equals the
+///    body's.
 ///
 /// Once a push has failed the chain is broken and the verifier should not be
 /// used further: it stays broken, and every later `push` returns the same
@@ -238,10 +278,32 @@ impl ChainVerifier {
     /// [`ChainBreak`] naming the first bad record; see the type docs for the
     /// checks and the behaviour after a failure.
     pub fn push(&mut self, rec: &StoredRecord) -> Result<(), ChainBreak> {
+        self.advance(rec, None)
+    }
+
+    /// [`push`](Self::push) for a stored row with its columns: also checks that every
+    /// column equals the body's (a `target` or `action` edited outside the chain).
+    ///
+    /// # Errors
+    ///
+    /// As for [`push`](Self::push); a column mismatch names the record and the column.
+    pub fn push_row(
+        &mut self,
+        rec: &StoredRecord,
+        columns: &RecordColumns,
+    ) -> Result<(), ChainBreak> {
+        self.advance(rec, Some(columns))
+    }
+
+    fn advance(
+        &mut self,
+        rec: &StoredRecord,
+        columns: Option<&RecordColumns>,
+    ) -> Result<(), ChainBreak> {
         if let Some(broken) = &self.broken {
             return Err(broken.clone());
         }
-        match self.check(rec) {
+        match self.check(rec, columns) {
             Ok(()) => {
                 self.head = ChainHead {
                     seq: rec.seq,
@@ -267,7 +329,7 @@ impl ChainVerifier {
         self.records
     }
 
-    fn check(&self, rec: &StoredRecord) -> Result<(), ChainBreak> {
+    fn check(&self, rec: &StoredRecord, columns: Option<&RecordColumns>) -> Result<(), ChainBreak> {
         let expected = self.head.seq.saturating_add(1);
         let fail = |reason: String| ChainBreak {
             first_bad_record: rec.seq,
@@ -286,22 +348,7 @@ impl ChainVerifier {
             });
         }
 
-        let record: AuditRecord = serde_json::from_str(&rec.body)
-            .map_err(|e| fail(format!("body is not a valid audit record: {e}")))?;
-
-        let canonical = record
-            .canonical()
-            .map_err(|e| fail(format!("body has no canonical form: {e}")))?;
-        if canonical != rec.body {
-            return Err(fail("body is not in canonical form".to_owned()));
-        }
-
-        if record.seq != rec.seq {
-            return Err(fail(format!(
-                "body seq {} does not match stored seq {}",
-                record.seq, rec.seq
-            )));
-        }
+        let record = parse_body(rec)?;
 
         if record.prev != self.head.hash {
             return Err(fail(if self.head.seq == 0 {
@@ -315,8 +362,66 @@ impl ChainVerifier {
             return Err(fail("hash mismatch".to_owned()));
         }
 
+        if let Some(column) = columns.and_then(|c| c.differs_from(&RecordColumns::of(&record))) {
+            return Err(fail(format!(
+                "stored column {column} differs from the record's body"
+            )));
+        }
+
         Ok(())
     }
+}
+
+/// The stored body as an audit record: it parses (unknown fields refused), is exactly its
+/// own canonical form, and carries the stored seq.
+fn parse_body(rec: &StoredRecord) -> Result<AuditRecord, ChainBreak> {
+    let fail = |reason: String| ChainBreak {
+        first_bad_record: rec.seq,
+        reason,
+    };
+    let record: AuditRecord = serde_json::from_str(&rec.body)
+        .map_err(|e| fail(format!("body is not a valid audit record: {e}")))?;
+    let canonical = record
+        .canonical()
+        .map_err(|e| fail(format!("body has no canonical form: {e}")))?;
+    if canonical != rec.body {
+        return Err(fail("body is not in canonical form".to_owned()));
+    }
+    if record.seq != rec.seq {
+        return Err(fail(format!(
+            "body seq {} does not match stored seq {}",
+            record.seq, rec.seq
+        )));
+    }
+    Ok(record)
+}
+
+/// Checks one stored row on its own, outside a walk: its body is a canonical audit record
+/// with the stored seq, hashes to the stored hash, and the columns equal the body's.
+/// Returns the parsed record. For a record already verified in its place in the chain
+/// (a verified head the caller holds, a record an evidence bundle cites).
+///
+/// # Errors
+///
+/// [`ChainBreak`] naming the record.
+pub fn check_row(
+    rec: &StoredRecord,
+    columns: Option<&RecordColumns>,
+) -> Result<AuditRecord, ChainBreak> {
+    let fail = |reason: String| ChainBreak {
+        first_bad_record: rec.seq,
+        reason,
+    };
+    let record = parse_body(rec)?;
+    if record_hash(&rec.body) != rec.hash {
+        return Err(fail("hash mismatch".to_owned()));
+    }
+    if let Some(column) = columns.and_then(|c| c.differs_from(&RecordColumns::of(&record))) {
+        return Err(fail(format!(
+            "stored column {column} differs from the record's body"
+        )));
+    }
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -357,6 +462,54 @@ mod tests {
         assert_eq!(v.push(&good_looking).unwrap_err(), first);
         assert_eq!(v.records(), 0);
         assert_eq!(v.head(), ChainHead::genesis());
+    }
+}
+
+#[cfg(test)]
+mod column_tests {
+    use super::*;
+
+    fn sealed() -> (StoredRecord, RecordColumns) {
+        let mut rec = AuditRecord {
+            seq: 0,
+            at: "2026-11-30T10:00:00Z".into(),
+            actor: "prn_steward".into(),
+            action: crate::action::GRANT_REVOKE.into(),
+            target: "grt_a".into(),
+            reason: Some("contract ended".into()),
+            details: serde_json::json!({}),
+            prev: String::new(),
+        };
+        let (body, hash) = rec.seal(&ChainHead::genesis()).unwrap();
+        let columns = RecordColumns::of(&rec);
+        (StoredRecord { seq: 1, body, hash }, columns)
+    }
+
+    #[test]
+    fn a_row_whose_columns_differ_from_its_body_breaks_the_chain() {
+        let (row, columns) = sealed();
+        assert_eq!(ChainVerifier::new().push_row(&row, &columns), Ok(()));
+        assert_eq!(check_row(&row, Some(&columns)).map(|r| r.seq), Ok(1));
+        type Edit = fn(&mut RecordColumns);
+        let edits: [(&str, Edit); 4] = [
+            ("at", |c| c.at = "2026-11-30T09:00:00Z".into()),
+            ("actor", |c| c.actor = "prn_other".into()),
+            ("action", |c| c.action = "grant.approve".into()),
+            ("target", |c| c.target = "grt_b".into()),
+        ];
+        for (name, edit) in edits {
+            let mut bad = columns.clone();
+            edit(&mut bad);
+            let brk = ChainVerifier::new().push_row(&row, &bad).unwrap_err();
+            assert_eq!(brk.first_bad_record, 1);
+            assert_eq!(
+                brk.reason,
+                format!("stored column {name} differs from the record's body")
+            );
+            assert_eq!(check_row(&row, Some(&bad)).unwrap_err(), brk);
+        }
+        // Without columns (a bundle's events), only the body and hash are checked.
+        assert_eq!(ChainVerifier::new().push(&row), Ok(()));
     }
 }
 

@@ -105,25 +105,14 @@ pub enum CheckpointError {
 ///
 /// [`BundleError::Keys`] naming the first thing wrong.
 pub fn parse_keys(value: &Value) -> Result<Vec<Value>, BundleError> {
-    let list = match value {
-        Value::Array(list) => list,
-        Value::Object(o) => o.get("keys").and_then(Value::as_array).ok_or_else(|| {
-            BundleError::Keys("expected {\"keys\": [...]} or an array of JWKs".into())
-        })?,
-        _ => {
-            return Err(BundleError::Keys(
-                "expected {\"keys\": [...]} or an array of JWKs".into(),
-            ));
-        }
-    };
-    bundle::check_keys(list)?;
-    Ok(list.clone())
+    bundle::parse_pinned_keys(value)
 }
 
 /// Checks the checkpoint's signature against the pinned evidence keys (public JWKs, as
 /// [`parse_keys`] returns them): the header must name `EdDSA`, the checkpoint's `kid`, and
 /// nothing else but `b64: true`; the key with that kid must be an Ed25519 key among `keys`;
-/// the signature must cover the canonical payload.
+/// the signature must cover the canonical payload; and `at` must lie within the key's
+/// signing period when the key carries one (`not_before`, `not_after`).
 ///
 /// # Errors
 ///
@@ -139,6 +128,7 @@ pub fn verify_signature(cp: &Checkpoint, keys: &[Value]) -> Result<(), Checkpoin
             "the header's kid differs from the checkpoint's".into(),
         ));
     }
+    bundle::check_signed_in_period(keys, &cp.kid, &cp.at).map_err(CheckpointError::Signature)?;
     Ok(())
 }
 

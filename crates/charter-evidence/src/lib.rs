@@ -28,6 +28,6 @@ pub mod checkpoint;
 pub use bundle::{BundleError, Summary};
 pub use canonical::{CanonicalError, canonical_json};
 pub use chain::{
-    AuditRecord, ChainBreak, ChainHead, ChainVerifier, GENESIS_HASH, PreparedRecord, StoredRecord,
-    record_hash,
+    AuditRecord, ChainBreak, ChainHead, ChainVerifier, GENESIS_HASH, PreparedRecord, RecordColumns,
+    StoredRecord, check_row, record_hash,
 };

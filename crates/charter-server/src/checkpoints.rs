@@ -3,7 +3,11 @@
 //! `charter_evidence::checkpoint` (pure, shared with `charter audit verify --checkpoint`);
 //! this module signs with the evidence key, appends to the sink file (by default
 //! `<data_dir>/checkpoints.jsonl`, which an auditor copies away), reads its last line back,
-//! and schedules checkpoints in the background.
+//! and schedules checkpoints in the background. The background task also pushes every line
+//! to the configured sinks outside the data directory ([`Forwarder`]): another file
+//! (`[checkpoints] sink_file`) and an HTTP witness (`[checkpoints] witness_url`, one POST
+//! per line), so that one who can write the database and the data directory cannot rewrite
+//! every copy.
 //!
 //! Invariants:
 //! - a checkpoint is only signed for a head that extends the previous checkpoint in the file:
@@ -12,8 +16,12 @@
 //!   rewritten behind a checkpoint it already gave out (it refuses, and says so in its log
 //!   and metrics, until someone looks);
 //! - the file line is written (and synced) before the `audit.checkpoint` record that
-//!   announces it; that record moves the head past the checkpoint, which is expected.
+//!   announces it; that record moves the head past the checkpoint, which is expected;
+//! - the outside sinks never hold the writer up: a line they could not take stays queued (in
+//!   order, bounded) and is offered again at the next tick; failures are logged and counted
+//!   (`charter_audit_checkpoint_sink_failures_total{sink}`).
 
+use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -146,7 +154,7 @@ pub async fn checkpoint_now(state: &AppState, sink: &Path) -> ApiResult<Checkpoi
     let last = blocking(move || read_last(&path)).await?;
     let head = state.repo.store.audit_head().await?;
     verify_extends(state, last.as_ref().map(Checkpoint::head), &head).await?;
-    let key = state.keys.evidence()?;
+    let key = state.keys.evidence_current(&state.repo).await?;
     let cp = sign(&head, state.now().to_string(), &key)?;
     let (path, line) = (sink.to_path_buf(), cp.clone());
     blocking(move || append(&path, &line)).await?;
@@ -252,15 +260,146 @@ async fn verify_extends(
     Ok(())
 }
 
-/// Checkpoints every `every` while the head moves, writing to `sink`. Failures are logged
-/// and counted (`charter_audit_checkpoint_failures_total`); the task keeps trying.
-pub async fn run(state: Shared, sink: PathBuf, every: Duration) {
+/// The checkpoint sinks outside the data directory, and the lines each still owes.
+pub struct Forwarder {
+    file: Option<PathBuf>,
+    witness: Option<(reqwest::Client, reqwest::Url)>,
+    pending_file: VecDeque<Checkpoint>,
+    pending_witness: VecDeque<Checkpoint>,
+}
+
+/// Lines kept per sink while it is unreachable (a week of checkpoints a minute apart); the
+/// oldest are dropped beyond that, and counted.
+const MAX_PENDING: usize = 10_000;
+
+impl Forwarder {
+    /// Sinks from the configuration: another file, and a witness URL (http or https) that
+    /// receives each line by POST.
+    ///
+    /// # Errors
+    ///
+    /// A witness URL that is not an http(s) URL, or an HTTP client that cannot be built.
+    pub fn new(file: Option<PathBuf>, witness_url: Option<&str>) -> anyhow::Result<Self> {
+        let witness = match witness_url {
+            None => None,
+            Some(url) => {
+                let parsed = reqwest::Url::parse(url)
+                    .map_err(|e| anyhow::anyhow!("checkpoints.witness_url {url:?}: {e}"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    anyhow::bail!("checkpoints.witness_url {url:?}: not an http(s) URL");
+                }
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?;
+                Some((client, parsed))
+            }
+        };
+        Ok(Self {
+            file,
+            witness,
+            pending_file: VecDeque::new(),
+            pending_witness: VecDeque::new(),
+        })
+    }
+
+    /// Queues a new checkpoint for every configured sink.
+    pub fn push(&mut self, cp: &Checkpoint) {
+        let queues = [
+            (self.file.is_some(), &mut self.pending_file, "file"),
+            (self.witness.is_some(), &mut self.pending_witness, "witness"),
+        ];
+        for (configured, queue, sink) in queues {
+            if !configured {
+                continue;
+            }
+            if queue.len() >= MAX_PENDING {
+                queue.pop_front();
+                metrics::counter!("charter_audit_checkpoint_sink_dropped_total", "sink" => sink)
+                    .increment(1);
+            }
+            queue.push_back(cp.clone());
+        }
+    }
+
+    /// Offers every queued line to its sink, oldest first, stopping at a sink's first
+    /// failure (kept for the next call). Returns how many lines are still owed.
+    pub async fn flush(&mut self) -> usize {
+        if let Some(path) = self.file.clone() {
+            while let Some(cp) = self.pending_file.front().cloned() {
+                let target = path.clone();
+                match blocking(move || append(&target, &cp)).await {
+                    Ok(()) => {
+                        self.pending_file.pop_front();
+                    }
+                    Err(e) => {
+                        sink_failed("file", &path.display().to_string(), &e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((client, url)) = &self.witness {
+            while let Some(cp) = self.pending_witness.front() {
+                let line = match serde_json::to_string(cp) {
+                    Ok(line) => line,
+                    Err(_) => {
+                        self.pending_witness.pop_front();
+                        continue;
+                    }
+                };
+                let sent = client
+                    .post(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(line)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(resp) if resp.status().is_success() => {
+                        self.pending_witness.pop_front();
+                    }
+                    Ok(resp) => {
+                        sink_failed(
+                            "witness",
+                            url.as_str(),
+                            &format!("answered {}", resp.status()),
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        sink_failed("witness", url.as_str(), &e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        self.pending_file.len() + self.pending_witness.len()
+    }
+}
+
+fn sink_failed(sink: &'static str, target: &str, why: &str) {
+    metrics::counter!("charter_audit_checkpoint_sink_failures_total", "sink" => sink).increment(1);
+    tracing::warn!(
+        sink,
+        target,
+        error = why,
+        "checkpoint not delivered; retrying at the next tick"
+    );
+}
+
+/// Checkpoints every `every` while the head moves, writing to `sink` and forwarding each
+/// new line to the outside sinks of `forward`. Failures are logged and counted
+/// (`charter_audit_checkpoint_failures_total`); the task keeps trying.
+pub async fn run(state: Shared, sink: PathBuf, mut forward: Forwarder, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         match checkpoint_if_moved(&state, &sink).await {
-            Ok(Some(cp)) => tracing::debug!(seq = cp.seq, "audit checkpoint written"),
+            Ok(Some(cp)) => {
+                tracing::debug!(seq = cp.seq, "audit checkpoint written");
+                forward.push(&cp);
+            }
             Ok(None) => {}
             Err(e) => {
                 metrics::counter!("charter_audit_checkpoint_failures_total").increment(1);
@@ -272,6 +411,7 @@ pub async fn run(state: Shared, sink: PathBuf, every: Duration) {
                 tracing::error!(error = %why, sink = %sink.display(), "no audit checkpoint written");
             }
         }
+        forward.flush().await;
     }
 }
 
@@ -283,7 +423,10 @@ mod tests {
 
     fn signed() -> (Checkpoint, Vec<serde_json::Value>) {
         let signing = SigningKey::generate("evk_test".into()).unwrap();
-        let published = vec![signing.public_jwk()];
+        let mut jwk = serde_json::to_value(signing.public_jwk()).unwrap();
+        jwk["not_before"] = json!("2026-11-01T00:00:00Z");
+        jwk["not_after"] = json!(null);
+        let published = vec![jwk];
         let keys = parse_keys(&json!({ "keys": published })).unwrap();
         let key = EvidenceState { signing, published };
         let head = ChainHead {

@@ -49,6 +49,19 @@ pub struct Config {
     pub checkpoint_file: Option<PathBuf>,
     /// How often the chain head is checkpointed (when it moved), in seconds.
     pub checkpoint_interval_seconds: u64,
+    /// Where else every signed checkpoint goes, outside the data directory (`[checkpoints]`).
+    pub checkpoints: CheckpointSinks,
+}
+
+/// The checkpoint sinks outside the data directory (`docs/checkpoints.md`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointSinks {
+    /// Another file each checkpoint line is appended to (e.g. on a mount the database's
+    /// administrators cannot write).
+    pub sink_file: Option<PathBuf>,
+    /// An HTTP(S) witness that receives each checkpoint line by POST.
+    pub witness_url: Option<String>,
 }
 
 impl Default for Config {
@@ -68,6 +81,7 @@ impl Default for Config {
             principal_token_days: 90,
             checkpoint_file: None,
             checkpoint_interval_seconds: crate::checkpoints::DEFAULT_INTERVAL.as_secs(),
+            checkpoints: CheckpointSinks::default(),
         }
     }
 }

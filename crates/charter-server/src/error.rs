@@ -30,6 +30,10 @@ pub enum ApiError {
     RateLimited(u64),
     #[error("{0}")]
     Unavailable(String),
+    /// The audit chain does not verify (409 `chain_broken`, naming the first bad record):
+    /// `GET /v1/audit/verify`, and the evidence routes, which never sign over a broken chain.
+    #[error("the audit chain is broken at record {}: {}", .0.first_bad_record, .0.reason)]
+    ChainBroken(charter_evidence::ChainBreak),
     #[error("internal error")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -53,6 +57,7 @@ impl ApiError {
             }
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::ChainBroken(_) => (StatusCode::CONFLICT, "chain_broken"),
             Self::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         }
     }
@@ -64,7 +69,15 @@ impl IntoResponse for ApiError {
         if let Self::Unexpected(e) = &self {
             tracing::error!(error = ?e, "unexpected error");
         }
-        let body = serde_json::json!({ "error": code, "error_description": self.to_string() });
+        let body = match &self {
+            Self::ChainBroken(brk) => serde_json::json!({
+                "valid": false,
+                "error": code,
+                "error_description": brk.reason,
+                "first_bad_record": brk.first_bad_record,
+            }),
+            _ => serde_json::json!({ "error": code, "error_description": self.to_string() }),
+        };
         let mut resp = (status, Json(body)).into_response();
         match self {
             Self::Unauthorized(_) => {

@@ -243,7 +243,21 @@ impl Record for EvidenceKeyRecord {
 /// The evidence key that signs now, and every evidence public key ever used.
 pub struct EvidenceState {
     pub signing: SigningKey,
-    pub published: Vec<PublicJwk>,
+    /// Every evidence public key ever used, oldest first, as
+    /// `/.well-known/charter-evidence-keys` lists them: the JWK with the period it signs in,
+    /// `not_before` and `not_after` (RFC 3339; `null` for the key that signs now).
+    pub published: Vec<serde_json::Value>,
+}
+
+/// A published evidence key: its public JWK and its signing period.
+fn published_key(r: &EvidenceKeyRecord) -> ApiResult<serde_json::Value> {
+    let mut jwk = serde_json::to_value(&r.public_jwk)
+        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("evidence key {}: {e}", r.kid)))?;
+    if let Some(members) = jwk.as_object_mut() {
+        members.insert("not_before".into(), json!(r.created_at));
+        members.insert("not_after".into(), json!(r.retired_at));
+    }
+    Ok(jwk)
 }
 
 impl EvidenceState {
@@ -323,7 +337,12 @@ impl KeyRing {
                 "the evidence key cannot be unsealed (wrong master key?): {e}"
             ))
         })?;
-        let published = records.iter().map(|r| r.value.public_jwk.clone()).collect();
+        let mut by_age: Vec<&EvidenceKeyRecord> = records.iter().map(|r| &r.value).collect();
+        by_age.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        let published = by_age
+            .into_iter()
+            .map(published_key)
+            .collect::<ApiResult<Vec<_>>>()?;
         *self
             .evidence_state
             .write()
@@ -332,7 +351,28 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Retires the evidence key and starts a new one; the old public key stays published.
+    /// The evidence key that signs now, re-read from the store first when another node has
+    /// rotated it (one small list read; for signing bundles and checkpoints, so no node keeps
+    /// signing with a key whose period has ended).
+    pub async fn evidence_current(&self, repo: &Repo) -> ApiResult<Arc<EvidenceState>> {
+        let records = self.read_evidence(repo).await?;
+        let stored_active = records
+            .iter()
+            .find(|r| r.value.status == KeyStatus::Active)
+            .map(|r| r.value.kid.clone());
+        let loaded = self.evidence().ok();
+        let current = loaded.as_ref().is_some_and(|e| {
+            Some(e.kid()) == stored_active.as_deref() && e.published.len() == records.len()
+        });
+        if !current {
+            self.install_evidence(records)?;
+        }
+        self.evidence()
+    }
+
+    /// Retires the evidence key and starts a new one; the old public key stays published,
+    /// its period closed at `now` (`not_after`), and the new key's opens there. Answers
+    /// `{active, retired, key}`, `key` the new published key.
     pub async fn rotate_evidence(&self, repo: &Repo, actor: &str) -> ApiResult<serde_json::Value> {
         let now = repo.now();
         let mut ops = Vec::new();
@@ -348,6 +388,7 @@ impl KeyRing {
         }
         let key = self.fresh_evidence(now)?;
         let details = json!({ "active": key.kid, "retired": retired });
+        let published = published_key(&key)?;
         ops.push(Op::Insert(Versioned::new_doc(&key, None)));
         let rec = repo.record(
             actor,
@@ -362,6 +403,8 @@ impl KeyRing {
         })
         .await?;
         self.install_evidence(self.read_evidence(repo).await?)?;
-        Ok(details)
+        let mut reply = details;
+        reply["key"] = published;
+        Ok(reply)
     }
 }

@@ -6,6 +6,7 @@
 //! handlers convert input into `charter-core` types on their first lines.
 
 pub mod auth;
+pub mod chain_guard;
 pub mod checkpoints;
 pub mod clock;
 pub mod config;
@@ -200,6 +201,7 @@ pub fn control_router(state: Shared) -> Router {
         .routes(routes!(credentials::revoke))
         .routes(routes!(keys::rotate))
         .routes(routes!(keys::list))
+        .routes(routes!(keys::rotate_evidence))
         .routes(routes!(audit::query))
         .routes(routes!(audit::verify))
         .routes(routes!(routes::export::export))
@@ -496,9 +498,14 @@ pub async fn start(
         std::time::Duration::from_secs(5),
     )));
     if matches!(config.role, NodeRole::All | NodeRole::Control) {
+        let forward = checkpoints::Forwarder::new(
+            config.checkpoints.sink_file.clone(),
+            config.checkpoints.witness_url.as_deref(),
+        )?;
         tasks_bg.push(tokio::spawn(checkpoints::run(
             state.clone(),
             config.checkpoint_path(),
+            forward,
             std::time::Duration::from_secs(config.checkpoint_interval_seconds.max(1)),
         )));
     }

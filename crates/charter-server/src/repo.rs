@@ -24,6 +24,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::chain_guard::ChainGuard;
 use crate::error::{ApiError, ApiResult};
 
 /// Rows fetched per page by [`Repo::list_all`].
@@ -37,6 +38,9 @@ pub struct Repo {
     /// This node's in-memory view (shared with the in-process gateway).
     pub live: Arc<Live>,
     pub clock: Arc<dyn Clock>,
+    /// The audit chain as this process last verified it: evidence is signed only over a
+    /// chain that verifies (`chain_guard`).
+    pub chain: ChainGuard,
     /// The last id seed handed out: (milliseconds, 80-bit random part).
     last_id: Mutex<(u64, u128)>,
 }
@@ -53,6 +57,7 @@ impl Repo {
             writer,
             live,
             clock,
+            chain: ChainGuard::default(),
             last_id: Mutex::new((0, 0)),
         }
     }

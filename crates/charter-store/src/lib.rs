@@ -17,7 +17,7 @@ mod sql;
 mod writer;
 
 use async_trait::async_trait;
-pub use charter_evidence::{AuditRecord, ChainHead, PreparedRecord, StoredRecord};
+pub use charter_evidence::{AuditRecord, ChainHead, PreparedRecord, RecordColumns, StoredRecord};
 pub use record::{CredentialRecord, Kind, Record, Verifier, Versioned};
 pub use sql::{PostgresStore, SqliteStore};
 pub use writer::{AuditWriter, WriterConfig, prepare};
@@ -159,6 +159,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Doc>, StoreError>;
     async fn count(&self, kind: Kind) -> Result<u64, StoreError>;
     async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<StoredRecord>, StoreError>;
+    /// [`Store::audit_query`] with each row's stored columns (`at`, `actor`, `action`,
+    /// `target`), for verification: the columns are what queries select by, and must agree
+    /// with the body.
+    async fn audit_rows(
+        &self,
+        query: &AuditQuery,
+    ) -> Result<Vec<(StoredRecord, RecordColumns)>, StoreError>;
     async fn audit_head(&self) -> Result<ChainHead, StoreError>;
     /// Applies a batch of units in one transaction, each inside its own savepoint, sealing
     /// their audit records onto the chain. The outer error means nothing was committed.
@@ -241,11 +248,13 @@ pub async fn verify_chain(
 const VERIFY_PAGE: u32 = 1000;
 
 /// The one loop that verifies the stored chain: reads the records after `start` a page at a
-/// time (up to record `until`, or to the end of the log) and feeds them to a
-/// [`charter_evidence::ChainVerifier`] continuing from `start` — which must be a head the
-/// caller already trusts (genesis, or a checkpoint whose record it has checked). Returns
-/// the last record that verified, or the first break. `GET /v1/audit/verify` walks from
-/// genesis; the checkpoint writer walks from its last checkpoint.
+/// time (up to record `until`, or to the end of the log) and feeds them, with their stored
+/// columns, to a [`charter_evidence::ChainVerifier`] continuing from `start` — which must be
+/// a head the caller already trusts (genesis, or a checkpoint whose record it has checked).
+/// Every row's `at`, `actor`, `action` and `target` columns must equal its body's: they are
+/// what the server selects and filters records by. Returns the last record that verified,
+/// or the first break. `GET /v1/audit/verify` walks from genesis; the checkpoint writer from
+/// its last checkpoint; the evidence guard from the head it last verified.
 pub async fn verify_chain_from(
     store: &dyn Store,
     start: ChainHead,
@@ -257,17 +266,17 @@ pub async fn verify_chain_from(
     let before = until.map_or(0, |u| u.saturating_add(1));
     while until.is_none_or(|u| after < u) {
         let page = store
-            .audit_query(&AuditQuery {
+            .audit_rows(&AuditQuery {
                 after,
                 before,
                 limit: VERIFY_PAGE,
                 ..AuditQuery::default()
             })
             .await?;
-        let Some(last) = page.last() else { break };
+        let Some((last, _)) = page.last() else { break };
         after = last.seq;
-        for rec in &page {
-            if let Err(brk) = verifier.push(rec) {
+        for (rec, columns) in &page {
+            if let Err(brk) = verifier.push_row(rec, columns) {
                 return Ok(Err(brk));
             }
         }

@@ -14,7 +14,8 @@ use sqlx::sqlite::{
 };
 
 use crate::{
-    AuditQuery, Doc, Durability, Kind, ListFilter, Op, PreparedUnit, Store, StoreError, UnitError,
+    AuditQuery, Doc, Durability, Kind, ListFilter, Op, PreparedUnit, RecordColumns, Store,
+    StoreError, UnitError,
 };
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] =
@@ -175,6 +176,32 @@ macro_rules! sql_backend {
                 })
             }
 
+            /// One page of the audit log under `q`, selecting `columns`.
+            async fn audit_select(&self, columns: &str, q: &AuditQuery) -> Result<Vec<<$db as sqlx::Database>::Row>, StoreError> {
+                // PostgreSQL text cannot hold NUL; no stored value contains one.
+                if [&q.target, &q.action, &q.actor].iter().any(|v| v.as_deref().is_some_and(|v| v.contains('\0'))) {
+                    return Ok(Vec::new());
+                }
+                let order = if q.newest_first { "DESC" } else { "ASC" };
+                let sql = format!(
+                    "SELECT {columns} FROM audit_log WHERE seq > $1 \
+                     AND ($2 = 0 OR seq < $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR target = $3) \
+                     AND (CAST($4 AS TEXT) IS NULL OR action = $4) \
+                     AND (CAST($5 AS TEXT) IS NULL OR actor = $5) \
+                     ORDER BY seq {order} LIMIT $6"
+                );
+                Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(i64::try_from(q.after).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(q.before).unwrap_or(i64::MAX))
+                    .bind(&q.target)
+                    .bind(&q.action)
+                    .bind(&q.actor)
+                    .bind(i64::from(q.limit))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             async fn fetch_doc(&self, column: &str, kind: Kind, value: &str) -> Result<Option<Doc>, StoreError> {
                 if value.contains('\0') {
                     return Ok(None);
@@ -310,34 +337,31 @@ macro_rules! sql_backend {
             }
 
             async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<StoredRecord>, StoreError> {
-                // PostgreSQL text cannot hold NUL; no stored value contains one.
-                if [&q.target, &q.action, &q.actor].iter().any(|v| v.as_deref().is_some_and(|v| v.contains('\0'))) {
-                    return Ok(Vec::new());
-                }
-                let order = if q.newest_first { "DESC" } else { "ASC" };
-                let sql = format!(
-                    "SELECT seq, body, hash FROM audit_log WHERE seq > $1 \
-                     AND ($2 = 0 OR seq < $2) \
-                     AND (CAST($3 AS TEXT) IS NULL OR target = $3) \
-                     AND (CAST($4 AS TEXT) IS NULL OR action = $4) \
-                     AND (CAST($5 AS TEXT) IS NULL OR actor = $5) \
-                     ORDER BY seq {order} LIMIT $6"
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(i64::try_from(q.after).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(q.before).unwrap_or(i64::MAX))
-                    .bind(&q.target)
-                    .bind(&q.action)
-                    .bind(&q.actor)
-                    .bind(i64::from(q.limit))
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows = self.audit_select("seq, body, hash", q).await?;
                 rows.iter().map(Self::record_from_row).collect()
+            }
+
+            async fn audit_rows(&self, q: &AuditQuery) -> Result<Vec<(StoredRecord, RecordColumns)>, StoreError> {
+                let rows = self.audit_select("seq, body, hash, at, actor, action, target", q).await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            Self::record_from_row(row)?,
+                            RecordColumns {
+                                at: row.try_get("at")?,
+                                actor: row.try_get("actor")?,
+                                action: row.try_get("action")?,
+                                target: row.try_get("target")?,
+                            },
+                        ))
+                    })
+                    .collect()
             }
 
             async fn change_feed(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
                 self.feed().await
             }
+
 
             async fn try_lead(&self) -> Result<Option<crate::Leadership>, StoreError> {
                 self.lead().await

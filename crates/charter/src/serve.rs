@@ -87,6 +87,14 @@ pub struct ServeArgs {
     /// Allow plaintext HTTP on a non-loopback address.
     #[arg(long, env = "CHARTER_INSECURE_HTTP")]
     pub insecure_http: bool,
+    /// Another file every signed audit checkpoint is appended to, outside the data
+    /// directory (`[checkpoints] sink_file`).
+    #[arg(long, env = "CHARTER_CHECKPOINT_SINK_FILE", value_name = "FILE")]
+    pub checkpoint_sink_file: Option<PathBuf>,
+    /// An HTTP(S) witness that receives every signed audit checkpoint line by POST
+    /// (`[checkpoints] witness_url`).
+    #[arg(long, env = "CHARTER_CHECKPOINT_WITNESS_URL", value_name = "URL")]
+    pub checkpoint_witness_url: Option<String>,
 }
 
 /// Defaults, overridden by the TOML file, overridden by flags and variables.
@@ -139,6 +147,12 @@ pub fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if args.insecure_http {
         config.insecure_http = true;
+    }
+    if let Some(v) = &args.checkpoint_sink_file {
+        config.checkpoints.sink_file = Some(v.clone());
+    }
+    if let Some(v) = &args.checkpoint_witness_url {
+        config.checkpoints.witness_url = Some(v.clone());
     }
     Ok(config)
 }

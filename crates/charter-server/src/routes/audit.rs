@@ -2,13 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use charter_core::Role;
 use charter_evidence::{AuditRecord, ChainHead};
 use charter_store::AuditQuery;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
@@ -97,7 +95,8 @@ pub struct VerifyReply {
 }
 
 /// Recomputes the chain from the first record: 200 when intact, 409 naming the first
-/// broken record when not.
+/// broken record when not — a record whose stored columns (`at`, `actor`, `action`,
+/// `target`) disagree with its body included.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses((status = 200, body = VerifyReply), (status = 409, description = "chain_broken")),
     security(("bearer" = [])))]
@@ -110,15 +109,10 @@ pub async fn verify(State(state): State<Shared>, caller: Caller) -> ApiResult<Re
             head,
         })
         .into_response()),
-        Err(brk) => Ok((
-            StatusCode::CONFLICT,
-            Json(json!({
-                "valid": false,
-                "error": "chain_broken",
-                "error_description": brk.reason,
-                "first_bad_record": brk.first_bad_record,
-            })),
-        )
-            .into_response()),
+        Err(brk) => {
+            // Evidence is refused from now on too, whatever the guard verified before.
+            state.repo.chain.note_break(&brk).await;
+            Err(ApiError::ChainBroken(brk))
+        }
     }
 }

@@ -33,7 +33,8 @@ fn answer(bundle: Value, format: Option<String>) -> ApiResult<Response> {
 }
 
 #[utoipa::path(get, path = "/v1/grants/{id}/evidence", tag = "evidence", params(EvidenceParams),
-    responses((status = 200, description = "signed evidence bundle (JSON) or its HTML timeline"), (status = 404)),
+    responses((status = 200, description = "signed evidence bundle (JSON) or its HTML timeline"), (status = 404),
+        (status = 409, description = "chain_broken: the audit chain does not verify; no bundle is signed")),
     security(("bearer" = [])))]
 pub async fn for_grant(
     State(state): State<Shared>,
@@ -43,13 +44,14 @@ pub async fn for_grant(
 ) -> ApiResult<Response> {
     let vis = Visibility::of(&caller.principal)?;
     let grant = vis.load(&state.repo, &id).await?;
-    let key = state.keys.evidence()?;
+    let key = state.keys.evidence_current(&state.repo).await?;
     let bundle = evidence::for_grant(&state.repo, &key, &state.settings.issuer, &grant).await?;
     answer(bundle, p.format)
 }
 
 #[utoipa::path(get, path = "/v1/partners/{id}/evidence", tag = "evidence", params(EvidenceParams),
-    responses((status = 200, description = "signed evidence bundle (JSON) or its HTML timeline"), (status = 404)),
+    responses((status = 200, description = "signed evidence bundle (JSON) or its HTML timeline"), (status = 404),
+        (status = 409, description = "chain_broken: the audit chain does not verify; no bundle is signed")),
     security(("bearer" = [])))]
 pub async fn for_partner(
     State(state): State<Shared>,
@@ -59,7 +61,7 @@ pub async fn for_partner(
 ) -> ApiResult<Response> {
     let vis = Visibility::of(&caller.principal)?;
     let partner = state.repo.load::<Partner>(&id, "partner").await?.value;
-    let key = state.keys.evidence()?;
+    let key = state.keys.evidence_current(&state.repo).await?;
     let bundle =
         evidence::for_partner(&state.repo, &key, &state.settings.issuer, &vis, &partner).await?;
     answer(bundle, p.format)

@@ -1,4 +1,5 @@
-//! `/v1/keys`: the token signing keys (public facts only) and their rotation.
+//! `/v1/keys`: the token signing keys (public facts only) and their rotation;
+//! `/v1/evidence-keys/rotate`: rotation of the evidence key.
 
 use axum::Json;
 use axum::extract::State;
@@ -35,4 +36,20 @@ pub async fn list(State(state): State<Shared>, caller: Caller) -> ApiResult<Json
         })
         .collect();
     Ok(Json(json!({ "items": items })))
+}
+
+/// Rotates the evidence key (admin): the current key's signing period closes now (it stays
+/// published at `/.well-known/charter-evidence-keys`, so old bundles and checkpoints still
+/// verify) and a new key signs from now. Audited (`evidence_key.rotate`). Answers `{active,
+/// retired, key}`, `key` the new public key as published, with its period.
+#[utoipa::path(post, path = "/v1/evidence-keys/rotate", tag = "keys",
+    responses((status = 200, description = "the new evidence key (`key`: public JWK with `not_before`, `not_after: null`) and the retired kids")),
+    security(("bearer" = [])))]
+pub async fn rotate_evidence(
+    State(state): State<Shared>,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
+    caller.require(&[])?;
+    let reply = state.keys.rotate_evidence(&state.repo, caller.id()).await?;
+    Ok(Json(reply))
 }

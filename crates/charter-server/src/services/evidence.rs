@@ -376,13 +376,17 @@ async fn finish(
     Ok(bundle)
 }
 
-/// The signed bundle for one grant (its statements and its partner's offboardings).
+/// The signed bundle for one grant (its statements and its partner's offboardings). Refused
+/// (409 `chain_broken`) over a chain that does not verify (`chain_guard`).
 pub async fn for_grant(
     repo: &Repo,
     evidence: &EvidenceState,
     issuer: &str,
     grant: &Grant,
 ) -> ApiResult<Value> {
+    repo.chain
+        .verified_head(repo.store.as_ref(), &evidence.published)
+        .await?;
     let mut b = Builder {
         statements: Vec::new(),
         cited: BTreeMap::new(),
@@ -390,11 +394,14 @@ pub async fn for_grant(
     grant_statements(repo, &mut b, grant).await?;
     partner_statements(repo, &mut b, grant.partner.as_str()).await?;
     let subject = json!({ "type": "grant", "id": grant.id });
-    finish(repo, evidence, issuer, subject, b).await
+    let bundle = finish(repo, evidence, issuer, subject, b).await?;
+    repo.chain.check_cited(&bundle).await?;
+    Ok(bundle)
 }
 
 /// The signed bundle for a partner: every grant `vis` may see (all pages), and the partner's
 /// offboardings. A caller who sees none of its grants gets 404, as for an unknown partner.
+/// Refused (409 `chain_broken`) over a chain that does not verify (`chain_guard`).
 pub async fn for_partner(
     repo: &Repo,
     evidence: &EvidenceState,
@@ -402,6 +409,9 @@ pub async fn for_partner(
     vis: &Visibility,
     partner: &Partner,
 ) -> ApiResult<Value> {
+    repo.chain
+        .verified_head(repo.store.as_ref(), &evidence.published)
+        .await?;
     let grants: Vec<Versioned<Grant>> = repo
         .list_all(ListFilter {
             parent: Some(partner.id.to_string()),
@@ -424,5 +434,7 @@ pub async fn for_partner(
     }
     partner_statements(repo, &mut b, partner.id.as_str()).await?;
     let subject = json!({ "type": "partner", "id": partner.id });
-    finish(repo, evidence, issuer, subject, b).await
+    let bundle = finish(repo, evidence, issuer, subject, b).await?;
+    repo.chain.check_cited(&bundle).await?;
+    Ok(bundle)
 }

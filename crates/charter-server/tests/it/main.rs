@@ -24,3 +24,4 @@ mod offboarding;
 mod openapi;
 mod reviews;
 mod role_matrix;
+mod trust;

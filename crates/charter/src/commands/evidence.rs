@@ -1,9 +1,12 @@
 //! `charter evidence …`: signed evidence bundles (`docs/evidence-bundle.md`).
 //!
-//! `verify FILE` checks a bundle offline — no server, no token — with
-//! [`charter_evidence::bundle::verify`]: exit 0 and a short summary when valid, exit 2 and
-//! `evidence INVALID: <first wrong place>` on stderr when not, exit 1 (one `error:` line)
-//! when the file cannot be read or is not JSON. `export` fetches a grant's or a partner's
+//! `verify FILE [--keys KEYS.json]` checks a bundle offline — no server, no token — with
+//! [`charter_evidence::bundle::verify`], or with `--keys` (the evidence keys the auditor
+//! saved from `/.well-known/charter-evidence-keys`) [`charter_evidence::bundle::verify_pinned`],
+//! which also authenticates the signer: exit 0 and a short summary when valid (saying
+//! plainly whether the signer was authenticated), exit 2 and `evidence INVALID: <first wrong
+//! place>` on stderr when not, exit 1 (one `error:` line) when a file cannot be read or is
+//! not JSON. `rotate-key` retires the evidence key and starts a new one (admin). `export` fetches a grant's or a partner's
 //! bundle (or its HTML timeline) from the admin API and writes the body as the server sent
 //! it, byte for byte.
 
@@ -28,7 +31,17 @@ pub enum EvidenceCmd {
         /// The bundle, as `charter evidence export` wrote it (JSON).
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// The evidence keys you pinned: the JSON of `/.well-known/charter-evidence-keys`,
+        /// saved earlier. The signature must verify with a pinned key of its kid, every key
+        /// the bundle brings must be pinned, and the bundle must be made within its key's
+        /// signing period. Without it the signer is NOT authenticated.
+        #[arg(long, value_name = "KEYS.json")]
+        keys: Option<PathBuf>,
     },
+    /// Retire the evidence key and start signing with a new one (admin). Old bundles and
+    /// checkpoints still verify: every evidence key stays published with its period. Pin the
+    /// new key: save `/.well-known/charter-evidence-keys` again.
+    RotateKey,
     /// Export the signed evidence bundle of a grant or a partner.
     Export(ExportArgs),
 }
@@ -55,32 +68,57 @@ const INVALID: u8 = 2;
 
 pub async fn run(global: &GlobalArgs, cmd: EvidenceCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        EvidenceCmd::Verify { file } => verify(global, &file),
+        EvidenceCmd::Verify { file, keys } => verify(global, &file, keys.as_deref()),
+        EvidenceCmd::RotateKey => rotate_key(global).await,
         EvidenceCmd::Export(args) => export(global, &args).await,
     }
 }
 
-/// Reads and verifies a bundle file. The outer error is for a file that cannot be read or
-/// is not JSON; the inner one for a bundle that does not verify.
-fn check_file(path: &Path) -> anyhow::Result<Result<Summary, BundleError>> {
+/// Reads a pinned keys file (`{"keys": [...]}` as served, or an array of JWKs).
+fn read_keys(path: &Path) -> anyhow::Result<Vec<Value>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    bundle::parse_pinned_keys(&value).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Reads and verifies a bundle file, against pinned keys when given. The outer error is
+/// for a file that cannot be read or is not JSON; the inner one for a bundle that does not
+/// verify.
+fn check_file(
+    path: &Path,
+    pinned: Option<&[Value]>,
+) -> anyhow::Result<Result<Summary, BundleError>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     match bundle::parse(&text) {
-        Ok(value) => Ok(bundle::verify(&value)),
+        Ok(value) => Ok(match pinned {
+            Some(keys) => bundle::verify_pinned(&value, keys),
+            None => bundle::verify(&value),
+        }),
         Err(BundleError::NotJson(e)) => anyhow::bail!("{} is not JSON: {e}", path.display()),
         Err(e) => Ok(Err(e)),
     }
 }
 
-fn verify(global: &GlobalArgs, path: &Path) -> anyhow::Result<ExitCode> {
-    match check_file(path)? {
+/// What `verify` says of a valid bundle's signer.
+const NOT_AUTHENTICATED: &str =
+    "NOT AUTHENTICATED — no --keys given; anyone can make a bundle that passes without --keys";
+
+fn verify(global: &GlobalArgs, path: &Path, keys: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let pinned = keys.map(read_keys).transpose()?;
+    match check_file(path, pinned.as_deref())? {
         Ok(summary) => {
+            let authenticated = pinned.is_some();
             if global.json {
                 let mut reply = serde_json::to_value(&summary)?;
                 reply["valid"] = Value::Bool(true);
+                reply["signer_authenticated"] = Value::Bool(authenticated);
                 println!("{}", serde_json::to_string_pretty(&reply)?);
             } else {
                 print!("{}", summary_text(&summary));
+                println!("  signer      {}", signer_text(&summary, authenticated));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -110,6 +148,52 @@ fn summary_text(s: &Summary) -> String {
         one_line(&s.kid),
         one_line(&s.generated_at),
     )
+}
+
+/// Whether the signer was authenticated against pinned keys.
+fn signer_text(s: &Summary, authenticated: bool) -> String {
+    if authenticated {
+        format!(
+            "authenticated: {} is a pinned key, and the bundle was made in its signing period",
+            one_line(&s.kid)
+        )
+    } else {
+        NOT_AUTHENTICATED.to_owned()
+    }
+}
+
+/// `evidence rotate-key`: `POST /v1/evidence-keys/rotate`.
+async fn rotate_key(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let client = super::connect(global)?;
+    let reply = client
+        .call(Method::POST, &["v1", "evidence-keys", "rotate"], &[], None)
+        .await?;
+    let keys_url = client.url(&[".well-known", "charter-evidence-keys"], &[])?;
+    super::emit(global, &reply, |r| {
+        let text = |v: &Value, k: &str| one_line(v.get(k).and_then(Value::as_str).unwrap_or("?"));
+        let retired: Vec<String> = r
+            .get("retired")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .map(one_line)
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!(
+            "evidence key rotated: {} signs from {}; retired: {}",
+            text(r, "active"),
+            text(r.get("key").unwrap_or(&Value::Null), "not_before"),
+            if retired.is_empty() {
+                "none".to_owned()
+            } else {
+                retired.join(", ")
+            }
+        );
+        println!("pin the new key: save {keys_url} again for `charter evidence verify --keys`");
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Control characters of a bundle's strings must not reach the terminal.
@@ -209,7 +293,7 @@ mod tests {
     #[test]
     fn a_valid_bundle_is_summarised() {
         let f = file(MINIMAL);
-        let summary = check_file(f.path()).unwrap().unwrap();
+        let summary = check_file(f.path(), None).unwrap().unwrap();
         assert_eq!(
             summary_text(&summary),
             "evidence valid: grant grt_01JDELIVERYSYNC\n  statements  1 (requested 1)\n  events      1\n  head        seq 1, hash 565beb5c2508…\n  signed by   evk_2026a\n  generated   2026-11-29T02:00:00Z\n"
@@ -220,16 +304,16 @@ mod tests {
     fn a_pretty_printed_bundle_is_the_same_bundle() {
         let value: Value = serde_json::from_str(MINIMAL).unwrap();
         let f = file(&serde_json::to_string_pretty(&value).unwrap());
-        assert!(check_file(f.path()).unwrap().is_ok());
+        assert!(check_file(f.path(), None).unwrap().is_ok());
     }
 
     #[test]
     fn a_tampered_bundle_names_the_place() {
         let f = file(&MINIMAL.replace("prn_01JSTEWARD\",\"at", "prn_01JMALLORY\",\"at"));
-        let err = check_file(f.path()).unwrap().unwrap_err();
+        let err = check_file(f.path(), None).unwrap().unwrap_err();
         assert_eq!(err.to_string(), "signature: does not verify");
         let f = file(&MINIMAL.replacen('{', "{\"format\":\"x\",", 1));
-        let err = check_file(f.path()).unwrap().unwrap_err();
+        let err = check_file(f.path(), None).unwrap().unwrap_err();
         assert!(
             err.to_string().starts_with("bundle: duplicate member"),
             "{err}"
@@ -239,10 +323,10 @@ mod tests {
     #[test]
     fn unreadable_or_non_json_files_are_errors() {
         let missing = Path::new("/nonexistent/bundle.json");
-        let e = check_file(missing).unwrap_err();
+        let e = check_file(missing, None).unwrap_err();
         assert!(format!("{e:#}").starts_with("cannot read /nonexistent/bundle.json"));
         let f = file("<html>not a bundle</html>");
-        let e = check_file(f.path()).unwrap_err();
+        let e = check_file(f.path(), None).unwrap_err();
         assert!(format!("{e:#}").contains("is not JSON"), "{e:#}");
     }
 

@@ -13,6 +13,7 @@ mod demo;
 mod lifecycle;
 mod readme;
 mod serve;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
