@@ -480,3 +480,82 @@ mod tests {
         assert_eq!(read_last(&path).unwrap(), Some(third));
     }
 }
+
+#[cfg(test)]
+mod sink_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    fn checkpoint(seq: u64) -> Checkpoint {
+        Checkpoint {
+            seq,
+            hash: "ab".repeat(32),
+            at: "2026-11-30T10:00:00Z".into(),
+            kid: "evk_test".into(),
+            signature: "h..s".into(),
+        }
+    }
+
+    /// A witness that refuses its first `refuse` requests (503), then keeps every line.
+    async fn witness(refuse: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (kept, calls) = (lines.clone(), Arc::new(AtomicUsize::new(0)));
+        let app = axum::Router::new().route(
+            "/w",
+            axum::routing::post(move |body: String| {
+                let (kept, calls) = (kept.clone(), calls.clone());
+                async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) < refuse {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    kept.lock().unwrap().push(body);
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/w"), lines)
+    }
+
+    #[tokio::test]
+    async fn a_line_the_witness_refused_is_offered_again_in_order_at_the_next_tick() {
+        let (url, lines) = witness(1).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("outside.jsonl");
+        let mut forward = Forwarder::new(Some(file.clone()), Some(&url)).unwrap();
+        forward.push(&checkpoint(7));
+        assert_eq!(forward.flush().await, 1, "refused: still owed");
+        assert_eq!(
+            read_last(&file).unwrap(),
+            Some(checkpoint(7)),
+            "the file took it"
+        );
+        forward.push(&checkpoint(9));
+        assert_eq!(forward.flush().await, 0);
+        let got: Vec<Checkpoint> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(got, vec![checkpoint(7), checkpoint(9)]);
+        assert_eq!(read_last(&file).unwrap(), Some(checkpoint(9)));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_witness_never_holds_the_writer_and_keeps_the_lines() {
+        let dead = format!("http://127.0.0.1:{}/w", {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        });
+        let mut forward = Forwarder::new(None, Some(&dead)).unwrap();
+        forward.push(&checkpoint(1));
+        forward.push(&checkpoint(2));
+        assert_eq!(forward.flush().await, 2);
+        assert!(Forwarder::new(None, Some("ftp://example.com/")).is_err());
+        assert!(Forwarder::new(None, Some("not a url")).is_err());
+    }
+}
