@@ -246,6 +246,8 @@ struct OffboardingRow {
 /// Calls and denials per hour over the last 24 hours, drawn as SVG bars (no script).
 struct Chart {
     bars: Vec<Bar>,
+    /// The busiest hour's calls: the top of the scale.
+    max: u64,
     total_allowed: u64,
     total_denied: u64,
     partial: bool,
@@ -267,7 +269,8 @@ const CHART_HEIGHT: u32 = 100;
 
 impl Chart {
     fn new(hours: &[(u64, u64)], start: Timestamp, partial: bool) -> Self {
-        let max = hours.iter().map(|(a, d)| a + d).max().unwrap_or(0).max(1);
+        let busiest = hours.iter().map(|(a, d)| a + d).max().unwrap_or(0);
+        let max = busiest.max(1);
         let bars = hours
             .iter()
             .enumerate()
@@ -290,6 +293,7 @@ impl Chart {
             .collect();
         Self {
             bars,
+            max: busiest,
             total_allowed: hours.iter().map(|h| h.0).sum(),
             total_denied: hours.iter().map(|h| h.1).sum(),
             partial,
@@ -311,6 +315,10 @@ struct Overview {
 #[template(path = "console/home.html")]
 struct HomePage {
     nav: Nav,
+    approver: bool,
+    steward: bool,
+    /// Grants I requested that still wait for approval (stewards).
+    my_requests: Vec<GrantRow>,
     approvals: Vec<GrantRow>,
     reviews_due: Vec<ItemRow>,
     post_incident: Vec<ItemRow>,
@@ -425,8 +433,28 @@ pub async fn home(State(state): State<Shared>, viewer: Viewer) -> ConsoleResult<
         None
     };
 
+    let steward = viewer.may(&[Role::Steward]);
+    let my_requests = if steward {
+        s.grants
+            .iter()
+            .filter(|g| g.status == GrantStatus::Pending && g.requested_by == me.id)
+            .map(|g| {
+                let note = format!(
+                    "{} of {} approvals",
+                    g.approvals.len(),
+                    g.approvals_required
+                );
+                GrantRow::of(g, &names, note)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(respond(&HomePage {
         nav: nav(&viewer, "/console"),
+        approver: viewer.may(&[Role::Approver]),
+        steward,
+        my_requests,
         approvals,
         reviews_due,
         post_incident,
@@ -1170,9 +1198,9 @@ pub struct AuditFilters {
 struct AuditRow {
     seq: u64,
     at: String,
-    actor: String,
+    actor: pages::Who,
     action: String,
-    target: String,
+    target: pages::Who,
     decision: String,
     reason: String,
 }
@@ -1221,6 +1249,7 @@ pub async fn audit(
     let until = parse_time(&f.until, "until")?;
     let grant = f.grant.trim();
     let partner = f.partner.trim();
+    let names = Names::of(&names_snapshot(&state).await?);
     // A partner's records: about the partner, its grants and its credentials.
     let mut partner_targets = std::collections::HashSet::new();
     if !partner.is_empty() {
@@ -1297,10 +1326,12 @@ pub async fn audit(
             }
             rows.push(AuditRow {
                 seq: row.seq,
-                at: rec.at.clone(),
-                actor: rec.actor.clone(),
+                at: at
+                    .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_else(|| rec.at.clone()),
+                actor: names.who(&rec.actor),
                 action: rec.action.clone(),
-                target: rec.target.clone(),
+                target: names.who(&rec.target),
                 decision,
                 reason,
             });
