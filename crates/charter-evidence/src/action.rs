@@ -22,6 +22,9 @@ actions! {
     /// An admin-API bearer token was refused.
     AUTH_FAILED = "auth.failed";
     AUTH_RATE_LIMITED = "auth.rate_limited";
+    /// A principal signed in to the console (its session began).
+    CONSOLE_SIGN_IN = "console.sign_in";
+    CONSOLE_SIGN_OUT = "console.sign_out";
     CREDENTIAL_EXPIRE = "credential.expire";
     CREDENTIAL_ISSUE = "credential.issue";
     CREDENTIAL_REVOKE = "credential.revoke";

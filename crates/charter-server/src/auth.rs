@@ -95,36 +95,48 @@ impl FromRequestParts<Shared> for Caller {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Err(reject(state, ip, "missing bearer token").await);
         };
-        // The live view holds principals by token hash (kept current by every write and the
-        // change feed); a miss falls back to the store.
-        let hash = token_hash(token);
-        let principal = match state.repo.live.principal_by_token_hash(&hash) {
-            Some(p) => Principal::clone(&p),
-            None => {
-                let Some(doc) = state
-                    .repo
-                    .store
-                    .get_by_lookup(Kind::Principal, &hash)
-                    .await?
-                else {
-                    return Err(reject(state, ip, "unknown token").await);
-                };
-                state.repo.live.apply(&doc);
-                Versioned::<Principal>::from_doc(&doc)?.value
-            }
+        let Some(principal) = principal_by_token_hash(state, &token_hash(token)).await? else {
+            return Err(reject(state, ip, "unknown token").await);
         };
-        if principal.disabled {
-            return Err(reject(state, ip, "principal disabled").await);
-        }
-        if state.now() >= principal.token_expires_at {
-            return Err(reject(state, ip, "token expired").await);
+        if let Some(why) = unusable(&principal, state.now()) {
+            return Err(reject(state, ip, why).await);
         }
         Ok(Caller { principal })
     }
 }
 
+/// The principal whose current token has this SHA-256. The live view holds principals by
+/// token hash (kept current by every write and the change feed); a miss falls back to the
+/// store. A rotated token's old hash names nobody.
+pub async fn principal_by_token_hash(state: &AppState, hash: &str) -> ApiResult<Option<Principal>> {
+    if let Some(p) = state.repo.live.principal_by_token_hash(hash) {
+        return Ok(Some(Principal::clone(&p)));
+    }
+    let Some(doc) = state
+        .repo
+        .store
+        .get_by_lookup(Kind::Principal, hash)
+        .await?
+    else {
+        return Ok(None);
+    };
+    state.repo.live.apply(&doc);
+    Ok(Some(Versioned::<Principal>::from_doc(&doc)?.value))
+}
+
+/// Why a principal may not act now (disabled, or its token expired), if it may not.
+pub fn unusable(principal: &Principal, now: jiff::Timestamp) -> Option<&'static str> {
+    if principal.disabled {
+        Some("principal disabled")
+    } else if now >= principal.token_expires_at {
+        Some("token expired")
+    } else {
+        None
+    }
+}
+
 /// Audits a failed authentication (never the token) and counts it against the address.
-async fn reject(state: &AppState, ip: IpAddr, why: &str) -> ApiError {
+pub(crate) async fn reject(state: &AppState, ip: IpAddr, why: &str) -> ApiError {
     metrics::counter!("charter_admin_auth_failures_total").increment(1);
     let tripped = state.limits.admin_addresses.fail(ip);
     let action = if tripped {

@@ -10,6 +10,7 @@ pub mod chain_guard;
 pub mod checkpoints;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod keyring;
@@ -238,6 +239,9 @@ pub fn control_router(state: Shared) -> Router {
             axum::routing::post(oauth::introspect),
         )
         .route(oauth::REVOKE_PATH, axum::routing::post(oauth::revoke))
+        .merge(console::router(
+            state.settings.issuer.starts_with("https://"),
+        ))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::Malformed("method not allowed on this route".into())

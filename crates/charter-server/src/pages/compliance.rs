@@ -9,6 +9,8 @@ use crate::services::compliance::{ComplianceReport, FRAMEWORKS, Summary, text};
 #[derive(Template)]
 #[template(path = "compliance.html")]
 pub struct CompliancePage<'a> {
+    /// The console's navigation, when the report is shown inside the console.
+    nav: Option<super::Nav>,
     partner: Option<PartnerRef<'a>>,
     generated_at: String,
     window_days: i64,
@@ -64,12 +66,19 @@ impl<'a> CompliancePage<'a> {
             })
             .collect();
         Self {
+            nav: None,
             partner,
             generated_at: r.generated_at.to_string(),
             window_days: r.window_days,
             summary: &r.summary,
             frameworks,
         }
+    }
+
+    /// The same report inside the console, under its navigation.
+    pub fn with_nav(mut self, nav: super::Nav) -> Self {
+        self.nav = Some(nav);
+        self
     }
 }
 

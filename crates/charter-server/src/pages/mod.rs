@@ -86,6 +86,21 @@ pub struct Who {
 /// A template's output is already escaped.
 impl askama::filters::HtmlSafe for Who {}
 
+/// The console's navigation in the masthead: who is signed in, the pages they may open (the
+/// current one marked), and the sign-out form with the session's CSRF token.
+#[derive(Debug, Clone, PartialEq, Template)]
+#[template(path = "console/nav.html")]
+pub struct Nav {
+    pub name: String,
+    pub roles: String,
+    pub csrf: String,
+    /// `(href, label, current)`.
+    pub links: Vec<(&'static str, &'static str, bool)>,
+}
+
+/// A template's output is already escaped.
+impl askama::filters::HtmlSafe for Nav {}
+
 /// A JSON value as a person reads it: scalars as text (`null` as a dash, booleans as yes/no,
 /// lists of scalars joined with commas), lists as bullets, objects as definition lists.
 #[derive(Debug, Clone, PartialEq, Template)]

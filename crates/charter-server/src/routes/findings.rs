@@ -48,25 +48,7 @@ pub async fn list(
     if let Some(kind) = q.kind {
         items.retain(|f| f.kind == kind);
     }
-    if !caller.reads_all() {
-        let me = &caller.principal.id;
-        let owned_partners: Vec<&str> = s
-            .partners
-            .iter()
-            .filter(|p| caller.is(Role::Approver) && p.owners.contains(me))
-            .map(|p| p.id.as_str())
-            .collect();
-        let owned_apis: Vec<&str> = s
-            .apis
-            .iter()
-            .filter(|a| caller.is(Role::ApiOwner) && &a.owner == me)
-            .map(|a| a.id.as_str())
-            .collect();
-        items.retain(|f| {
-            f.partner().is_some_and(|p| owned_partners.contains(&p))
-                || f.api().is_some_and(|a| owned_apis.contains(&a))
-        });
-    }
+    let items = findings::visible_to(&caller.principal, &s, items);
     Ok(Json(FindingList {
         items,
         next: None,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use charter_core::offboarding::{Offboarding, OffboardingStatus};
 use charter_core::review::{POST_INCIDENT_HOURS, ReviewKind};
-use charter_core::{CredentialStatus, Grant, GrantStatus, PartnerStatus, Principal};
+use charter_core::{CredentialStatus, Grant, GrantStatus, PartnerStatus, Principal, Role};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -161,6 +161,35 @@ pub fn reads(only: Option<FindingKind>) -> Reads {
 
 fn days(n: i64) -> SignedDuration {
     SignedDuration::from_hours(24 * n)
+}
+
+/// The findings a principal may see: all for auditors, stewards and admins; an API owner
+/// those about their APIs, an approver those about the partners they own.
+pub fn visible_to(principal: &Principal, s: &Snapshot, mut items: Vec<Finding>) -> Vec<Finding> {
+    let reads_all = [Role::Admin, Role::Auditor, Role::Steward]
+        .iter()
+        .any(|r| principal.has_role(*r));
+    if reads_all {
+        return items;
+    }
+    let me = &principal.id;
+    let owned_partners: Vec<&str> = s
+        .partners
+        .iter()
+        .filter(|p| principal.has_role(Role::Approver) && p.owners.contains(me))
+        .map(|p| p.id.as_str())
+        .collect();
+    let owned_apis: Vec<&str> = s
+        .apis
+        .iter()
+        .filter(|a| principal.has_role(Role::ApiOwner) && &a.owner == me)
+        .map(|a| a.id.as_str())
+        .collect();
+    items.retain(|f| {
+        f.partner().is_some_and(|p| owned_partners.contains(&p))
+            || f.api().is_some_and(|a| owned_apis.contains(&a))
+    });
+    items
 }
 
 /// An active grant that has not reached its end.
