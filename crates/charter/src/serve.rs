@@ -87,6 +87,19 @@ pub struct ServeArgs {
     /// Allow plaintext HTTP on a non-loopback address.
     #[arg(long, env = "CHARTER_INSECURE_HTTP")]
     pub insecure_http: bool,
+    /// Proxies (CIDR blocks or addresses, comma-separated) whose X-Forwarded-For / Forwarded
+    /// name the real client [default: none].
+    #[arg(
+        long,
+        env = "CHARTER_TRUSTED_PROXIES",
+        value_name = "CIDR,…",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The URL partners call the gateway at, for DPoP proofs [default: http(s)://<gateway
+    /// listen address>].
+    #[arg(long, env = "CHARTER_GATEWAY_PUBLIC_URL", value_name = "URL")]
+    pub gateway_public_url: Option<String>,
 }
 
 /// Defaults, overridden by the TOML file, overridden by flags and variables.
@@ -139,6 +152,12 @@ pub fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if args.insecure_http {
         config.insecure_http = true;
+    }
+    if let Some(v) = &args.trusted_proxies {
+        config.trusted_proxies = v.clone();
+    }
+    if let Some(v) = &args.gateway_public_url {
+        config.gateway_public_url = Some(v.clone());
     }
     Ok(config)
 }

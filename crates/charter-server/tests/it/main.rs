@@ -10,6 +10,7 @@ mod architecture;
 mod audit_chain;
 mod bad_input;
 mod compliance;
+mod edge_attacks;
 mod evidence;
 mod export;
 mod findings;
