@@ -12,12 +12,14 @@
 //! default deny.
 
 pub mod feed;
+pub mod forwarded;
 pub mod live;
 pub mod pipeline;
 pub mod proxy;
 pub mod registry;
 pub mod replay;
 pub mod routing;
+pub mod throttle;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -41,8 +43,12 @@ pub struct GatewayConfig {
     pub issuer: String,
     /// The environment calls are made in.
     pub environment: Environment,
-    /// Whether the listener is TLS (for the DPoP `htu`).
+    /// Whether the listener is TLS (for the DPoP `htu` and `X-Forwarded-Proto`).
     pub tls: bool,
+    /// The URL partners call this gateway at (the DPoP `htu` base); default: the bound address.
+    pub public_url: Option<String>,
+    /// Calls without a valid token allowed per client address per minute.
+    pub anonymous_per_minute: u32,
     /// How long to wait for an upstream's response head.
     pub upstream_timeout: Duration,
 }
@@ -57,7 +63,12 @@ pub struct Gateway {
     pub upstream: proxy::Upstream,
     /// Freshness of the live view (fails closed when stale).
     pub feed: Arc<feed::FeedHealth>,
+    /// Anonymous and invalid-token calls per client address.
+    pub anonymous: pipeline::AnonymousThrottle,
 }
+
+/// Calls without a valid token allowed per client address per minute, by default.
+pub const ANONYMOUS_PER_MINUTE: u32 = 600;
 
 /// The gateway listener's routes: check mode, liveness, and proxy mode for everything else.
 pub fn router(gw: Arc<Gateway>) -> Router {

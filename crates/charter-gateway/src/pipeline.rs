@@ -1,13 +1,18 @@
-//! One call through the gateway, in phases: authenticate → match → decide → audit the
-//! decision (durable) → answer or forward → append the outcome.
+//! One call through the gateway, in phases: refuse what is malformed (an unknown method, a
+//! path an upstream could read as another, a `_method` query, check mode without the
+//! original method: 400/405, counted, not recorded) → authenticate → throttle anonymous and
+//! invalid-token calls per client address (429 past the quota, counted and summarised, not
+//! recorded one by one) → match → decide → audit the decision (durable) → answer or forward
+//! → append the outcome. Recorded fields taken from the caller are bounded in length.
 
 use charter_evidence::action;
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use charter_core::Method;
@@ -16,9 +21,11 @@ use charter_store::{AuditRecord, Unit};
 use serde_json::{Value, json};
 
 use crate::Gateway;
+use crate::forwarded::{ClientAddr, set_forwarding_headers};
 use crate::live::LiveApi;
 use crate::proxy::{header_text, upstream_headers, upstream_uri};
 use crate::routing::{Target, normalise};
+use crate::throttle::Throttle;
 use crate::tokens::{Judged, LEEWAY_SECONDS, judge, verified_claims};
 
 /// Which face of the gateway decided.
@@ -43,7 +50,10 @@ pub struct Call<'a> {
     /// `/{api}/{path}`, percent-encoded, without query.
     pub path: &'a str,
     pub headers: &'a HeaderMap,
+    /// The real client address (the peer, or the client a trusted proxy names).
     pub source: IpAddr,
+    /// The listener's bound address (the DPoP `htu` base when no public URL is configured).
+    pub local: Option<SocketAddr>,
     pub mode: Mode,
 }
 
@@ -60,6 +70,132 @@ pub struct Allowed {
 pub struct Denied {
     pub request_id: String,
     pub reason: Reason,
+    /// Set when the client address is past its quota of anonymous or invalid-token calls:
+    /// the call is answered 429 after this many seconds, and not recorded on its own.
+    pub throttled: Option<u64>,
+}
+
+/// Anonymous and invalid-token calls per client address, and one summary record per
+/// throttled address and minute.
+pub struct AnonymousThrottle {
+    calls: Throttle<IpAddr>,
+    summaries: Throttle<IpAddr>,
+}
+
+impl AnonymousThrottle {
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self {
+            calls: Throttle::per_minute(per_minute),
+            summaries: Throttle::per_minute(1),
+        }
+    }
+}
+
+/// Methods the gateway knows; anything else is refused before it is recorded.
+pub const KNOWN_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/// At most `max` bytes of caller-supplied text for a record, cut on a character boundary
+/// with a marker saying how long it was.
+pub fn bounded(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…[truncated from {} bytes]", &s[..end], s.len()))
+}
+
+/// Longest path kept in a decision record.
+const MAX_RECORDED_PATH: usize = 1024;
+
+/// A malformed call, refused before it is decided or recorded.
+fn refused(status: StatusCode, reason: &'static str, description: &str) -> Response {
+    metrics::counter!("charter_gateway_refused_total", "reason" => reason).increment(1);
+    let error = if status == StatusCode::METHOD_NOT_ALLOWED {
+        "method_not_allowed"
+    } else {
+        "invalid_request"
+    };
+    let mut resp = (
+        status,
+        axum::Json(json!({ "error": error, "reason": reason, "error_description": description })),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert("x-charter-reason", HeaderValue::from_static(reason));
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(KNOWN_METHODS));
+    }
+    resp
+}
+
+/// The refusal of what would change the operation behind the decision, if any: an unknown
+/// method, a path an upstream could read as another, a query that overrides the method.
+fn precheck(method: &str, path: &str, query: Option<&str>) -> Option<Response> {
+    if Method::parse(method).is_none() {
+        return Some(refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "unknown method",
+        ));
+    }
+    if let Err(e) = normalise(path)
+        && e.is_refused()
+    {
+        return Some(refused(
+            StatusCode::BAD_REQUEST,
+            e.as_str(),
+            "this path form is refused (path parameters, control characters, encoded percent signs, trailing dots)",
+        ));
+    }
+    if query.is_some_and(overrides_method) {
+        return Some(refused(
+            StatusCode::BAD_REQUEST,
+            "method_override",
+            "a _method query parameter is refused",
+        ));
+    }
+    None
+}
+
+/// Whether a query carries a `_method` parameter (names compared decoded, case-insensitively).
+fn overrides_method(query: &str) -> bool {
+    query.split(['&', ';']).any(|pair| {
+        let name = pair.split('=').next().unwrap_or("");
+        let decoded = percent_decode(name);
+        decoded.trim().eq_ignore_ascii_case("_method")
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn new_request_id() -> String {
@@ -94,6 +230,25 @@ impl Gateway {
             Some((token, _)) => verified_claims(&self.live, &self.verified, token, now)
                 .and_then(|c| judge(&self.live, c)),
         };
+        // A call without a valid token counts against its address; past the quota it is
+        // answered 429 and summarised instead of recorded.
+        if judged.is_err()
+            && let Some(wait) = self.anonymous.calls.fail(&call.source)
+        {
+            metrics::counter!("charter_gateway_throttled_total").increment(1);
+            if self.anonymous.summaries.fail(&call.source).is_none() {
+                self.throttle_summary(call);
+            }
+            return Err(Denied {
+                request_id,
+                reason: judged
+                    .as_ref()
+                    .err()
+                    .copied()
+                    .unwrap_or(Reason::TokenMissing),
+                throttled: Some(wait),
+            });
+        }
         let live_api = target.as_ref().and_then(|t| self.live.api_by_name(&t.api));
         let outcome = match &judged {
             _ if !self.feed.fresh() => Err(Reason::PolicyStale),
@@ -151,6 +306,7 @@ impl Gateway {
                     return Err(Denied {
                         request_id,
                         reason: Reason::UnknownOperation,
+                        throttled: None,
                     });
                 };
                 return Ok(Allowed {
@@ -163,7 +319,26 @@ impl Gateway {
             }
         };
         metrics::counter!("charter_gateway_decisions_total", "decision" => "deny", "reason" => reason.as_str()).increment(1);
-        Err(Denied { request_id, reason })
+        Err(Denied {
+            request_id,
+            reason,
+            throttled: None,
+        })
+    }
+
+    /// One record standing for an address's throttled calls of the coming minute.
+    fn throttle_summary(&self, call: &Call<'_>) {
+        let record = AuditRecord {
+            seq: 0,
+            at: self.clock.now().to_string(),
+            actor: "anonymous".into(),
+            action: action::AUTH_RATE_LIMITED.into(),
+            target: String::new(),
+            reason: Some("too many calls without a valid token".into()),
+            details: json!({ "source": call.source.to_string(), "gateway": self.config.id, "endpoint": "gateway", "mode": call.mode.as_str() }),
+            prev: String::new(),
+        };
+        self.append_detached(record);
     }
 
     /// `None` when no proof is needed; otherwise whether a valid, unreplayed proof bound to
@@ -175,13 +350,15 @@ impl Gateway {
         }
         let (token, dpop_scheme) = bearer(call.headers)?;
         let proof = call.headers.get("dpop").and_then(|v| v.to_str().ok());
-        let host = call
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("localhost");
+        // The URL the client was meant to call: the configured public URL, else the bound
+        // address — never the Host header the client wrote.
         let scheme = if self.config.tls { "https" } else { "http" };
-        let htu = format!("{scheme}://{host}{}", call.path);
+        let base = match (&self.config.public_url, call.local) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(local)) => format!("{scheme}://{local}"),
+            (None, None) => return Some(false),
+        };
+        let htu = format!("{base}{}", call.path);
         let ok = dpop_scheme
             && proof.is_some_and(|p| {
                 charter_auth::dpop::verify_proof(p, call.method, &htu, now, 300, Some(token))
@@ -214,8 +391,8 @@ impl Gateway {
             "request_id": request_id,
             "mode": call.mode.as_str(),
             "gateway": self.config.id,
-            "method": call.method,
-            "path": target.map(|t| format!("/{}{}", t.api, t.path)),
+            "method": bounded(call.method, 16),
+            "path": target.map(|t| bounded(&format!("/{}{}", t.api, t.path), MAX_RECORDED_PATH).into_owned()),
             "source": call.source.to_string(),
         });
         if let Some(j) = judged {
@@ -269,7 +446,11 @@ impl Gateway {
             details: json!({ "request_id": allowed.request_id, "status": status, "latency_us": latency_us, "gateway": self.config.id }),
             prev: String::new(),
         };
-        // Queued without waiting; only when the queue is full does a task wait for room.
+        self.append_detached(record);
+    }
+
+    /// Queues a record without waiting; only when the queue is full does a task wait for room.
+    fn append_detached(&self, record: AuditRecord) {
         let unit = match charter_store::prepare(Unit {
             ops: vec![],
             audit: vec![record],
@@ -304,16 +485,25 @@ impl Gateway {
     }
 }
 
-fn source(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+fn local(req: &Request) -> Option<SocketAddr> {
+    req.extensions().get::<ClientAddr>().map(|c| c.local)
 }
 
 /// The refusal answer: 401 (token-level, with `WWW-Authenticate`), 403 (policy) or 503
 /// (audit unavailable), `{error, reason}` and `X-Charter-Reason`.
 pub fn denied(d: &Denied) -> Response {
+    if let Some(wait) = d.throttled {
+        let mut resp = (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({ "error": "rate_limited", "reason": "rate_limited" })),
+        )
+            .into_response();
+        let h = resp.headers_mut();
+        h.insert("x-charter-reason", HeaderValue::from_static("rate_limited"));
+        h.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        h.insert("x-request-id", header_text(&d.request_id));
+        return resp;
+    }
     let (status, error) = if matches!(d.reason, Reason::AuditUnavailable | Reason::PolicyStale) {
         (StatusCode::SERVICE_UNAVAILABLE, d.reason.as_str())
     } else if d.reason.is_token_level() {
@@ -341,17 +531,32 @@ pub fn denied(d: &Denied) -> Response {
     resp
 }
 
-/// Check mode: nginx `auth_request` (`X-Original-Method`, `X-Original-URI`) or Envoy
-/// ext_authz HTTP (the original method, and the path under `/v1/authz/check`).
+/// Check mode: nginx `auth_request` (`X-Original-Method` and `X-Original-URI`, both required)
+/// or Envoy ext_authz HTTP (the original method, and the path under `/v1/authz/check`).
 pub async fn check(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    let ip = source(&req);
+    let ip = ClientAddr::of(req.extensions());
+    let local = local(&req);
     let headers = req.headers();
-    let (method, uri) = match headers.get("x-original-uri").and_then(|v| v.to_str().ok()) {
+    let (method, uri) = match headers.get("x-original-uri") {
         Some(uri) => {
-            let method = headers
+            let Some(uri) = uri.to_str().ok() else {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    "original_uri_invalid",
+                    "X-Original-URI is not visible ASCII",
+                );
+            };
+            // Deciding without the method would decide some other call (GET).
+            let Some(method) = headers
                 .get("x-original-method")
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("GET");
+            else {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    "original_method_missing",
+                    "X-Original-URI needs X-Original-Method",
+                );
+            };
             (method.to_owned(), uri.to_owned())
         }
         None => {
@@ -367,12 +572,20 @@ pub async fn check(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             )
         }
     };
-    let path = uri.split(['?', '#']).next().unwrap_or("/");
+    let without_fragment = uri.split('#').next().unwrap_or("/");
+    let (path, query) = match without_fragment.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (without_fragment, req.uri().query()),
+    };
+    if let Some(resp) = precheck(&method, path, query) {
+        return resp;
+    }
     let call = Call {
         method: &method,
         path,
         headers,
         source: ip,
+        local,
         mode: Mode::Check,
     };
     match gw.decide(&call).await {
@@ -388,13 +601,19 @@ pub async fn check(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 
 /// Proxy mode: `/{api}/{operation path}` to the API's upstream.
 pub async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    let ip = source(&req);
+    let addr = req.extensions().get::<ClientAddr>().copied();
+    let ip = ClientAddr::of(req.extensions());
+    let local = local(&req);
     let (parts, body) = req.into_parts();
+    if let Some(resp) = precheck(parts.method.as_str(), parts.uri.path(), parts.uri.query()) {
+        return resp;
+    }
     let call = Call {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         headers: &parts.headers,
         source: ip,
+        local,
         mode: Mode::Proxy,
     };
     let allowed = match gw.decide(&call).await {
@@ -414,6 +633,14 @@ pub async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             .into_response();
     };
     let mut headers = upstream_headers(&parts.headers);
+    let addr = addr.unwrap_or(ClientAddr {
+        client: ip,
+        peer: ip,
+        peer_trusted: false,
+        local: local.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+    });
+    let proto = if gw.config.tls { "https" } else { "http" };
+    set_forwarding_headers(&mut headers, &parts.headers, &addr, proto);
     gw.identity_headers(&allowed, &mut headers);
     let mut upstream_req = axum::http::Request::builder()
         .method(parts.method.clone())
@@ -487,6 +714,7 @@ mod tests {
             let resp = denied(&Denied {
                 request_id: "r1".into(),
                 reason,
+                throttled: None,
             });
             assert_eq!(
                 doc.get(reason.as_str()).copied(),

@@ -98,13 +98,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Prepares the inbound headers for the upstream: no hop-by-hop headers, no partner
-/// credentials, no inbound `X-Charter-*`, no `Host` (the client sets the upstream's).
+/// credentials, no inbound `X-Charter-*`, no `Host` (the client sets the upstream's), no
+/// method override or URL rewrite header. Forwarding headers are set afterwards from what the
+/// gateway saw (`forwarded::set_forwarding_headers`).
 pub fn upstream_headers(inbound: &HeaderMap) -> HeaderMap {
     let mut h = inbound.clone();
     strip_hop_by_hop(&mut h);
     h.remove(header::AUTHORIZATION);
     h.remove("dpop");
     h.remove(header::HOST);
+    for name in crate::forwarded::OPERATION_OVERRIDES {
+        h.remove(name);
+    }
     let charter: Vec<HeaderName> = h
         .keys()
         .filter(|k| k.as_str().starts_with("x-charter-"))

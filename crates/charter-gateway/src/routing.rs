@@ -1,6 +1,9 @@
 //! Request paths to operations. Paths are normalised first — unreserved characters
 //! percent-decoded, `.` and `..` segments resolved, encoded slashes and empty segments
-//! refused — and the upstream receives exactly the normalised path that matched. Each API's
+//! refused — and the upstream receives exactly the normalised path that matched. What an
+//! upstream framework could read as another path is refused outright ([`PathError::is_refused`]):
+//! path parameters (`;`), control characters raw or encoded (NUL included), encoded percent
+//! signs (`%25`, a second decoding away from anything) and segments ending in `.`. Each API's
 //! operations are compiled into one router per method when the API is (re)published, so a
 //! call is matched without scanning.
 
@@ -44,6 +47,37 @@ pub enum PathError {
     EncodedSeparator,
     /// An empty segment (`//`), or `..` above the API.
     Ambiguous,
+    /// A path parameter: `;`, raw or encoded.
+    Parameter,
+    /// A control character, raw or encoded (NUL included).
+    ControlCharacter,
+    /// An encoded percent sign (`%25`).
+    EncodedPercent,
+    /// A segment ending in `.` (other than `.` and `..`), which some servers drop.
+    TrailingDot,
+}
+
+impl PathError {
+    /// Errors that refuse the call as malformed (400) rather than deny it as an unknown
+    /// operation.
+    pub fn is_refused(self) -> bool {
+        matches!(
+            self,
+            Self::Parameter | Self::ControlCharacter | Self::EncodedPercent | Self::TrailingDot
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "path_malformed",
+            Self::EncodedSeparator => "path_encoded_separator",
+            Self::Ambiguous => "path_ambiguous",
+            Self::Parameter => "path_parameter",
+            Self::ControlCharacter => "path_control_character",
+            Self::EncodedPercent => "path_encoded_percent",
+            Self::TrailingDot => "path_trailing_dot",
+        }
+    }
 }
 
 /// A normalised gateway path: `/{api}/{operation path}`.
@@ -86,6 +120,15 @@ fn normalise_segment(seg: &str) -> Result<String, PathError> {
             if decoded == b'/' || decoded == b'\\' {
                 return Err(PathError::EncodedSeparator);
             }
+            if decoded.is_ascii_control() {
+                return Err(PathError::ControlCharacter);
+            }
+            if decoded == b'%' {
+                return Err(PathError::EncodedPercent);
+            }
+            if decoded == b';' {
+                return Err(PathError::Parameter);
+            }
             if is_unreserved(decoded) {
                 out.push(decoded as char);
             } else {
@@ -96,6 +139,10 @@ fn normalise_segment(seg: &str) -> Result<String, PathError> {
             i += 3;
         } else if b == b'\\' {
             return Err(PathError::EncodedSeparator);
+        } else if b.is_ascii_control() {
+            return Err(PathError::ControlCharacter);
+        } else if b == b';' {
+            return Err(PathError::Parameter);
         } else {
             out.push(b as char);
             i += 1;
@@ -119,6 +166,7 @@ pub fn normalise(raw: &str) -> Result<Target, PathError> {
         }
         let seg = normalise_segment(seg)?;
         match seg.as_str() {
+            s if s.ends_with('.') && s != "." && s != ".." => return Err(PathError::TrailingDot),
             "." => {}
             ".." => {
                 // Never above the API segment.
@@ -190,6 +238,22 @@ mod tests {
         assert_eq!(normalise("/orders/%zz"), Err(PathError::Malformed));
         assert_eq!(normalise("orders"), Err(PathError::Malformed));
         assert_eq!(normalise("/orders"), Ok(t("orders", "/")));
+        for (raw, e) in [
+            ("/orders/orders/export;x=1", PathError::Parameter),
+            ("/orders/orders/export%3bx=1", PathError::Parameter),
+            ("/orders/orders/export.", PathError::TrailingDot),
+            ("/orders/orders/export%2E", PathError::TrailingDot),
+            ("/orders/orders/42%00", PathError::ControlCharacter),
+            ("/orders/orders/42%0a", PathError::ControlCharacter),
+            ("/orders/orders/42\x7f", PathError::ControlCharacter),
+            (
+                "/orders/orders/42%252f..%252fexport",
+                PathError::EncodedPercent,
+            ),
+        ] {
+            assert_eq!(normalise(raw), Err(e), "{raw}");
+            assert!(e.is_refused());
+        }
     }
 }
 

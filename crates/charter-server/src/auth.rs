@@ -1,12 +1,13 @@
 //! Who is calling the admin API. A principal presents `Authorization: Bearer <token>`; the
 //! token is looked up by its SHA-256 (only hashes are stored), and must belong to an enabled
-//! principal whose token has not expired. Failures are audited and rate-limited per source
-//! address; once the limit trips, tokens are not even checked until the window passes.
+//! principal whose token has not expired. Every presented token is checked, so a correct one
+//! always passes; failures are throttled per client address (`limits`): audited and answered
+//! 401 within the quota, answered 429 and summarised past it.
 
 use charter_evidence::action;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -67,12 +68,9 @@ impl Caller {
     }
 }
 
+/// The real client address (the TCP peer, or the client a trusted proxy names).
 pub fn source_ip(parts: &Parts) -> IpAddr {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    charter_gateway::forwarded::ClientAddr::of(&parts.extensions)
 }
 
 impl FromRequestParts<Shared> for Caller {
@@ -80,9 +78,6 @@ impl FromRequestParts<Shared> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
         let ip = source_ip(parts);
-        if let Some(wait) = state.limits.admin_addresses.blocked(ip) {
-            return Err(ApiError::RateLimited(wait));
-        }
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -135,22 +130,34 @@ pub fn unusable(principal: &Principal, now: jiff::Timestamp) -> Option<&'static 
     }
 }
 
-/// Audits a failed authentication (never the token) and counts it against the address.
+/// Counts a failed authentication against the address; within the quota it is audited
+/// (never the token) and answered 401, past it answered 429 and summarised once a minute.
 pub(crate) async fn reject(state: &AppState, ip: IpAddr, why: &str) -> ApiError {
     metrics::counter!("charter_admin_auth_failures_total").increment(1);
-    let tripped = state.limits.admin_addresses.fail(ip);
-    let action = if tripped {
-        action::AUTH_RATE_LIMITED
-    } else {
-        action::AUTH_FAILED
+    let throttled = state.limits.admin_addresses.fail(&ip);
+    let rec = match throttled {
+        None => state.repo.record(
+            "anonymous",
+            action::AUTH_FAILED,
+            "",
+            Some(why.to_owned()),
+            json!({ "source": ip.to_string() }),
+        ),
+        Some(wait) => {
+            metrics::counter!("charter_auth_failures_throttled_total", "endpoint" => "admin")
+                .increment(1);
+            if !state.limits.summary_due(format!("admin:{ip}")) {
+                return ApiError::RateLimited(wait);
+            }
+            state.repo.record(
+                "anonymous",
+                action::AUTH_RATE_LIMITED,
+                "",
+                Some("too many failed authentications".to_owned()),
+                json!({ "source": ip.to_string(), "endpoint": "admin" }),
+            )
+        }
     };
-    let rec = state.repo.record(
-        "anonymous",
-        action,
-        "",
-        Some(why.to_owned()),
-        json!({ "source": ip.to_string() }),
-    );
     if let Err(e) = state
         .repo
         .write(charter_store::Unit {
@@ -161,5 +168,8 @@ pub(crate) async fn reject(state: &AppState, ip: IpAddr, why: &str) -> ApiError 
     {
         tracing::warn!(error = %e, "could not audit a failed authentication");
     }
-    ApiError::Unauthorized("missing, unknown, expired or disabled token".into())
+    match throttled {
+        Some(wait) => ApiError::RateLimited(wait),
+        None => ApiError::Unauthorized("missing, unknown, expired or disabled token".into()),
+    }
 }

@@ -49,6 +49,22 @@ pub struct Config {
     pub checkpoint_file: Option<PathBuf>,
     /// How often the chain head is checkpointed (when it moved), in seconds.
     pub checkpoint_interval_seconds: u64,
+    /// Peers (CIDR blocks or addresses) whose `X-Forwarded-For` / `Forwarded` name the real
+    /// client; default none: every peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// The URL partners call the gateway at (DPoP `htu`); default `http(s)://<bound address>`.
+    pub gateway_public_url: Option<String>,
+    /// Both listeners: seconds to receive a request head (also the wait for the next request
+    /// on a kept-alive HTTP/1 connection).
+    pub header_read_timeout_seconds: u64,
+    /// Both listeners: seconds a connection may sit with nothing moving and nothing in flight.
+    pub idle_timeout_seconds: u64,
+    /// Both listeners: seconds to receive a whole request body.
+    pub body_read_timeout_seconds: u64,
+    /// Both listeners: open connections per client address (trusted proxies exempt).
+    pub max_connections_per_address: usize,
+    /// Gateway calls without a valid token per client address per minute; past it, 429.
+    pub gateway_anonymous_per_minute: u32,
     /// Where else every signed checkpoint goes, outside the data directory (`[checkpoints]`).
     pub checkpoints: CheckpointSinks,
 }
@@ -82,11 +98,34 @@ impl Default for Config {
             checkpoint_file: None,
             checkpoint_interval_seconds: crate::checkpoints::DEFAULT_INTERVAL.as_secs(),
             checkpoints: CheckpointSinks::default(),
+            trusted_proxies: Vec::new(),
+            gateway_public_url: None,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            body_read_timeout_seconds: 30,
+            max_connections_per_address: 256,
+            gateway_anonymous_per_minute: charter_gateway::ANONYMOUS_PER_MINUTE,
         }
     }
 }
 
 impl Config {
+    /// The listener bounds these settings give (trusted proxies parsed; a bad entry is an
+    /// error naming it).
+    pub fn serve_options(&self) -> anyhow::Result<crate::listen::ServeOptions> {
+        let trusted = charter_gateway::forwarded::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        let secs = |n: u64| std::time::Duration::from_secs(n.max(1));
+        Ok(crate::listen::ServeOptions {
+            header_read_timeout: secs(self.header_read_timeout_seconds),
+            idle_timeout: secs(self.idle_timeout_seconds),
+            body_read_timeout: secs(self.body_read_timeout_seconds),
+            max_connections_per_address: self.max_connections_per_address.max(1),
+            trusted_proxies: std::sync::Arc::new(trusted),
+            ..Default::default()
+        })
+    }
+
     /// The checkpoint sink: `checkpoint_file`, else `<data_dir>/checkpoints.jsonl`.
     pub fn checkpoint_path(&self) -> PathBuf {
         self.checkpoint_file

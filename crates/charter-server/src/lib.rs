@@ -252,11 +252,30 @@ pub fn control_router(state: Shared) -> Router {
 }
 
 /// The enforcement gateway over this node's state: it shares the live view, the verified
-/// token cache and the audit writer with the control plane.
+/// token cache and the audit writer with the control plane. Its DPoP `htu` base is the bound
+/// address; see [`gateway_with`] for a public URL and another anonymous-call quota.
 pub fn gateway(
     state: &AppState,
     environment: &str,
     tls: bool,
+) -> anyhow::Result<Arc<charter_gateway::Gateway>> {
+    gateway_with(
+        state,
+        environment,
+        tls,
+        None,
+        charter_gateway::ANONYMOUS_PER_MINUTE,
+    )
+}
+
+/// [`gateway`] with a public URL (`gateway_public_url`) and a quota of calls without a valid
+/// token per client address and minute.
+pub fn gateway_with(
+    state: &AppState,
+    environment: &str,
+    tls: bool,
+    public_url: Option<String>,
+    anonymous_per_minute: u32,
 ) -> anyhow::Result<Arc<charter_gateway::Gateway>> {
     let environment = charter_core::Environment::parse(environment)
         .map_err(|e| anyhow::anyhow!("--environment: {e}"))?;
@@ -272,10 +291,13 @@ pub fn gateway(
             issuer: state.settings.issuer.clone(),
             environment,
             tls,
+            public_url,
+            anonymous_per_minute,
             upstream_timeout: std::time::Duration::from_secs(30),
         },
         upstream: charter_gateway::proxy::Upstream::new()?,
         feed: state.feed.clone(),
+        anonymous: charter_gateway::pipeline::AnonymousThrottle::per_minute(anonymous_per_minute),
     }))
 }
 
@@ -285,7 +307,11 @@ async fn count_requests(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    // Unknown methods share one label: a caller must not mint metric series.
+    let method = match charter_core::Method::parse(req.method().as_str()) {
+        Some(_) => req.method().to_string(),
+        None => "other".to_owned(),
+    };
     let resp = next.run(req).await.into_response();
     metrics::counter!("charter_http_requests_total", "route" => route, "method" => method,
         "status" => resp.status().as_u16().to_string())
@@ -403,6 +429,7 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     config.check_transport()?;
+    let serve_options = config.serve_options()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(listen::tls_acceptor(c, k)?),
         _ => None,
@@ -467,16 +494,27 @@ pub async fn start(
     let mut tasks_bg = Vec::new();
     if let Some(listener) = control_listener {
         let app = control_router(state.clone());
-        tasks.push(tokio::spawn(listen::serve(
+        tasks.push(tokio::spawn(listen::serve_with(
             listener,
             app,
             tls.clone(),
+            serve_options.clone(),
             stopped(),
         )));
     }
     if let (Some(listener), Some(addr)) = (gateway_listener, gateway_addr) {
-        let gw = gateway(&state, &config.environment, tls.is_some())?;
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let public_url = config
+            .gateway_public_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{addr}"));
+        let gw = gateway_with(
+            &state,
+            &config.environment,
+            tls.is_some(),
+            Some(public_url),
+            config.gateway_anonymous_per_minute,
+        )?;
         let record = charter_gateway::registry::GatewayRecord {
             id: gw.config.id.clone(),
             check_url: format!("{scheme}://{addr}/v1/authz/check"),
@@ -490,10 +528,11 @@ pub async fn start(
             record,
             std::time::Duration::from_secs(10),
         )));
-        tasks.push(tokio::spawn(listen::serve(
+        tasks.push(tokio::spawn(listen::serve_with(
             listener,
             charter_gateway::router(gw),
             tls,
+            serve_options,
             stopped(),
         )));
     }

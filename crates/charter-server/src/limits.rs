@@ -1,78 +1,45 @@
-//! Failed-authentication limits: per source address for the admin API, per client id and per
-//! address for the OAuth endpoints. Counted in one-minute windows; once a key trips its limit
-//! it is refused (429 with `Retry-After`) until the window passes.
+//! Failed-authentication throttles (governor, through `charter_gateway::throttle`). They are
+//! consulted only after a credential failed: a correct credential is always checked and always
+//! succeeds, whoever failed before it. Within its quota a failure is answered 401 and audited;
+//! past it the failure is answered 429 with `Retry-After`, counted, and summarised by one
+//! `auth.rate_limited` record per key and minute instead of one record each.
+//!
+//! Keys are the real client address (the TCP peer, or the client a trusted proxy names) and,
+//! on the OAuth endpoints, the claimed client id.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Duration;
 
-use tokio::time::Instant;
+use charter_gateway::throttle::Throttle;
 
-/// Counts failed authentications per key (a source address, a client id) in one-minute
-/// windows.
-pub struct FailureLimiter<K = IpAddr> {
-    per_minute: u32,
-    windows: Mutex<HashMap<K, (Instant, u32)>>,
-}
+/// Failed client authentications allowed per claimed client id per minute.
+pub const CLIENT_FAILURES_PER_MINUTE: u32 = 10;
+/// Failed client authentications allowed per address per minute.
+pub const OAUTH_ADDRESS_FAILURES_PER_MINUTE: u32 = 50;
 
-const WINDOW: Duration = Duration::from_secs(60);
-
-impl<K: std::hash::Hash + Eq> FailureLimiter<K> {
-    pub fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Seconds to wait if the address is over its limit.
-    pub fn blocked(&self, key: K) -> Option<u64> {
-        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let (start, count) = windows.get(&key)?;
-        let elapsed = start.elapsed();
-        (elapsed < WINDOW && *count >= self.per_minute).then(|| (WINDOW - elapsed).as_secs().max(1))
-    }
-
-    /// Forgets every address's failures.
-    pub fn clear(&self) {
-        self.windows
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
-
-    /// Records a failure; returns whether this one tripped the limit.
-    pub fn fail(&self, key: K) -> bool {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() > 10_000 {
-            windows.retain(|_, (start, _)| start.elapsed() < WINDOW);
-        }
-        let entry = windows.entry(key).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= WINDOW {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-        entry.1 == self.per_minute
-    }
-}
-
-/// Every failure limit a node keeps.
+/// Every failure throttle a node keeps.
 pub struct Limits {
-    /// Failed admin-API bearer tokens per source address.
-    pub admin_addresses: FailureLimiter<IpAddr>,
+    /// Failed admin-API bearer tokens per client address.
+    pub admin_addresses: Throttle<IpAddr>,
     /// Failed client authentications per claimed client id.
-    pub oauth_clients: FailureLimiter<String>,
-    /// Failed client authentications per source address.
-    pub oauth_addresses: FailureLimiter<IpAddr>,
+    pub oauth_clients: Throttle<String>,
+    /// Failed client authentications per client address.
+    pub oauth_addresses: Throttle<IpAddr>,
+    /// One summarising `auth.rate_limited` record per throttled key and minute.
+    pub summaries: Throttle<String>,
 }
 
 impl Limits {
     pub fn new(admin_failures_per_minute: u32) -> Self {
         Self {
-            admin_addresses: FailureLimiter::new(admin_failures_per_minute),
-            oauth_clients: FailureLimiter::new(10),
-            oauth_addresses: FailureLimiter::new(50),
+            admin_addresses: Throttle::per_minute(admin_failures_per_minute),
+            oauth_clients: Throttle::per_minute(CLIENT_FAILURES_PER_MINUTE),
+            oauth_addresses: Throttle::per_minute(OAUTH_ADDRESS_FAILURES_PER_MINUTE),
+            summaries: Throttle::per_minute(1),
         }
+    }
+
+    /// Whether a summary record for `key` is due (at most one a minute per key).
+    pub fn summary_due(&self, key: String) -> bool {
+        self.summaries.fail(&key).is_none()
     }
 }

@@ -2,15 +2,16 @@
 //! token endpoint (client credentials; `client_secret_basic`, `client_secret_post`,
 //! `private_key_jwt`; optional DPoP), RFC 7662 introspection and RFC 7009 revocation.
 //! Errors use RFC 6749 §5.2 codes. Every issuance and every refusal is audited (never a
-//! secret); failed client authentication is rate-limited per client id and per address.
+//! secret); failed client authentication is throttled per client id and per client address,
+//! which slows a guesser down but never refuses a correct credential (see `limits`).
 
 use charter_evidence::action;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -226,11 +227,9 @@ fn unverified_subject(jwt: &str) -> Option<String> {
     v.get("sub")?.as_str().map(str::to_owned)
 }
 
+/// The real client address (the TCP peer, or the client a trusted proxy names).
 fn source(req: &axum::extract::Request) -> IpAddr {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    charter_gateway::forwarded::ClientAddr::of(req.extensions())
 }
 
 /// Splits a request into its headers, source address and (bounded) body.
@@ -245,25 +244,22 @@ async fn read(
     Ok((parts.headers, ip, bytes))
 }
 
-fn rate_limited(limits: &Limits, client_id: Option<&str>, ip: IpAddr) -> Option<OAuthError> {
-    let wait = limits
-        .oauth_addresses
-        .blocked(ip)
-        .or_else(|| client_id.and_then(|c| limits.oauth_clients.blocked(c.to_owned())))?;
-    Some(OAuthError {
+/// Counts a failed client authentication against the address and the claimed client id:
+/// `Some(seconds)` once either is past its quota (the caller is slowed down).
+fn count_failure(limits: &Limits, client_id: Option<&str>, ip: IpAddr) -> Option<u64> {
+    let by_address = limits.oauth_addresses.fail(&ip);
+    let by_client = client_id.and_then(|c| limits.oauth_clients.fail(&c.to_owned()));
+    by_address.into_iter().chain(by_client).max()
+}
+
+fn slow_down(wait: u64) -> OAuthError {
+    OAuthError {
         retry_after: Some(wait),
         ..OAuthError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "slow_down",
             "too many failed client authentications",
         )
-    })
-}
-
-fn count_failure(limits: &Limits, client_id: Option<&str>, ip: IpAddr) {
-    limits.oauth_addresses.fail(ip);
-    if let Some(c) = client_id {
-        limits.oauth_clients.fail(c.to_owned());
     }
 }
 
@@ -290,10 +286,10 @@ async fn authenticated_client(
     form_content_type(headers)?;
     let params = form(body)?;
     let auth = client_auth(headers, &params)?;
-    let claimed = auth.claimed_id().map(str::to_owned);
-    if let Some(limited) = rate_limited(&state.limits, claimed.as_deref(), ip) {
-        return Err(limited);
-    }
+    // A claimed id is the caller's text: bounded before it is counted or recorded.
+    let claimed = auth
+        .claimed_id()
+        .map(|c| charter_gateway::pipeline::bounded(c, 256).into_owned());
     let tokens = state.tokens();
     let refusal = match tokens.authenticate(&auth) {
         Ok(cred) => return Ok((params, cred)),
@@ -302,16 +298,45 @@ async fn authenticated_client(
     let known = claimed
         .as_deref()
         .and_then(|c| state.repo.live.credential(c));
-    tokens
-        .audit_refusal(
-            claimed.as_deref(),
-            Some(ip),
-            refusal.as_str(),
-            known.as_deref(),
-        )
-        .await;
+    let throttled = if refusal.is_failure() {
+        metrics::counter!("charter_client_auth_failures_total", "client" => if known.is_some() { "known" } else { "unknown" }).increment(1);
+        count_failure(&state.limits, claimed.as_deref(), ip)
+    } else {
+        None
+    };
+    // Within the quotas every refusal is audited; past them, one summary a minute per client
+    // id (or address) stands for the rest.
+    match throttled {
+        None => {
+            tokens
+                .audit_refusal(
+                    claimed.as_deref(),
+                    Some(ip),
+                    refusal.as_str(),
+                    known.as_deref(),
+                )
+                .await
+        }
+        Some(_) => {
+            metrics::counter!("charter_auth_failures_throttled_total", "endpoint" => "oauth")
+                .increment(1);
+            let key = format!("oauth:{}", claimed.as_deref().unwrap_or(&ip.to_string()));
+            if state.limits.summary_due(key) {
+                tokens
+                    .audit_refusal(
+                        claimed.as_deref(),
+                        Some(ip),
+                        "rate_limited",
+                        known.as_deref(),
+                    )
+                    .await;
+            }
+        }
+    }
+    if let Some(wait) = throttled {
+        return Err(slow_down(wait));
+    }
     if refusal.is_failure() {
-        count_failure(&state.limits, claimed.as_deref(), ip);
         return Err(OAuthError::invalid_client(auth.basic()));
     }
     // The assertion was good; it just cannot be remembered yet. Refusing it is the fail-closed

@@ -95,6 +95,19 @@ pub struct ServeArgs {
     /// (`[checkpoints] witness_url`).
     #[arg(long, env = "CHARTER_CHECKPOINT_WITNESS_URL", value_name = "URL")]
     pub checkpoint_witness_url: Option<String>,
+    /// Proxies (CIDR blocks or addresses, comma-separated) whose X-Forwarded-For / Forwarded
+    /// name the real client [default: none].
+    #[arg(
+        long,
+        env = "CHARTER_TRUSTED_PROXIES",
+        value_name = "CIDR,…",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The URL partners call the gateway at, for DPoP proofs [default: http(s)://<gateway
+    /// listen address>].
+    #[arg(long, env = "CHARTER_GATEWAY_PUBLIC_URL", value_name = "URL")]
+    pub gateway_public_url: Option<String>,
 }
 
 /// Defaults, overridden by the TOML file, overridden by flags and variables.
@@ -153,6 +166,12 @@ pub fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = &args.checkpoint_witness_url {
         config.checkpoints.witness_url = Some(v.clone());
+    }
+    if let Some(v) = &args.trusted_proxies {
+        config.trusted_proxies = v.clone();
+    }
+    if let Some(v) = &args.gateway_public_url {
+        config.gateway_public_url = Some(v.clone());
     }
     Ok(config)
 }

@@ -269,10 +269,8 @@ async fn sign_in(
             .into());
         }
     }
+    // Only failures count against the address: a correct token always signs in.
     let ip = auth::source_ip(&parts);
-    if let Some(wait) = state.limits.admin_addresses.blocked(ip) {
-        return Err(ApiError::RateLimited(wait).into());
-    }
     let token = form.one("token").map(str::trim).unwrap_or("");
     let principal = if token.is_empty() {
         None
@@ -310,11 +308,14 @@ async fn sign_in(
 }
 
 async fn failed_sign_in(state: &AppState, ip: std::net::IpAddr, why: &str) -> ConsoleError {
-    // Audited and counted like a failed bearer token; the page says no more than the API.
-    let _ = auth::reject(state, ip, why).await;
-    ConsoleError::Api(ApiError::Unauthorized(
-        "sign-in failed: the token is unknown, expired or disabled".into(),
-    ))
+    // Audited and counted like a failed bearer token (429 past the quota); the page says no
+    // more than the API.
+    match auth::reject(state, ip, why).await {
+        ApiError::RateLimited(wait) => ConsoleError::Api(ApiError::RateLimited(wait)),
+        _ => ConsoleError::Api(ApiError::Unauthorized(
+            "sign-in failed: the token is unknown, expired or disabled".into(),
+        )),
+    }
 }
 
 async fn audit_session(state: &AppState, principal: &Principal, act: &str) -> Result<(), ApiError> {

@@ -11,15 +11,15 @@ use crate::harness::{ADMIN_TOKEN, TestApp, World};
 use crate::oauth::Client;
 
 /// The orders API pointed at the test upstream, plus an active grant and a client.
-struct Setup {
-    w: World,
-    grant: String,
-    client: Client,
-    token: String,
+pub(crate) struct Setup {
+    pub(crate) w: World,
+    pub(crate) grant: String,
+    pub(crate) client: Client,
+    pub(crate) token: String,
 }
 
 impl TestApp {
-    async fn setup(&self, tweak: impl FnOnce(&mut Value)) -> Setup {
+    pub(crate) async fn setup(&self, tweak: impl FnOnce(&mut Value)) -> Setup {
         let w = World::new(self).await;
         let mut api = crate::harness::orders_api("orders", "https://api.example.com/orders");
         api["upstream"] = json!(self.upstream);
@@ -55,7 +55,7 @@ impl TestApp {
         }
     }
 
-    async fn through(
+    pub(crate) async fn through(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -71,7 +71,11 @@ impl TestApp {
         (status, headers, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn deny_reason(&self, path: &str, token: Option<&str>) -> (StatusCode, String) {
+    pub(crate) async fn deny_reason(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, String) {
         let (s, h, body) = self.through(reqwest::Method::GET, path, token).await;
         let reason = h
             .get("x-charter-reason")
@@ -81,7 +85,7 @@ impl TestApp {
         (s, reason)
     }
 
-    fn upstream_hits(&self) -> usize {
+    pub(crate) fn upstream_hits(&self) -> usize {
         self.received.lock().unwrap().len()
     }
 }
@@ -316,7 +320,7 @@ impl TestApp {
         ((grant, client), token)
     }
 
-    async fn approved_grant(&self, w: &World, tweak: impl FnOnce(&mut Value)) -> String {
+    pub(crate) async fn approved_grant(&self, w: &World, tweak: impl FnOnce(&mut Value)) -> String {
         let mut body = w.grant_body(self, &w.direct);
         tweak(&mut body);
         let (s, g) = self.post("/v1/grants", &w.steward.1, body).await;

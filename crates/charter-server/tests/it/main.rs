@@ -11,6 +11,7 @@ mod audit_chain;
 mod bad_input;
 mod compliance;
 mod console;
+mod edge_attacks;
 mod evidence;
 mod export;
 mod findings;

@@ -513,17 +513,37 @@ both_backends! {
         assert_eq!(s, StatusCode::BAD_REQUEST);
     }
 
-    async fn failed_client_authentication_is_rate_limited(app: TestApp) {
+    async fn guessed_secrets_never_lock_out_the_real_client(app: TestApp) {
         let w = World::new(&app).await;
         let grant = w.active_grant(&app).await;
         let c = w.client(&app, &grant).await;
-        for _ in 0..10 {
-            let (s, _, _) = app.token_request(&[("grant_type", "client_credentials")], Some((&c.client_id, "chs_guess")), None).await;
-            assert_eq!(s, StatusCode::UNAUTHORIZED);
-        }
-        let (s, v, h) = app.token_request(&[("grant_type", "client_credentials")], Some((&c.client_id, &c.secret)), None).await;
-        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+        // Someone who knows the client id (upstreams see it) guesses its secret; past the
+        // quota (10 a minute per client id) the guesser is slowed down…
+        let guess = || app.token_request(&[("grant_type", "client_credentials")], Some((&c.client_id, "chs_guess")), None);
+        let mut refused = 0;
+        let (s, v, h) = loop {
+            let (s, v, h) = guess().await;
+            if s != StatusCode::UNAUTHORIZED || refused > 40 {
+                break (s, v, h);
+            }
+            refused += 1;
+        };
+        assert_eq!((s, v["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("slow_down")), "{v}");
         assert!(h.get("retry-after").is_some());
+        assert!(refused >= 10, "{refused}");
+        for _ in 0..5 {
+            assert_eq!(guess().await.0, StatusCode::TOO_MANY_REQUESTS);
+        }
+        // …and the real client, with its right secret, is not.
+        for _ in 0..3 {
+            let (s, v, _) = app.token_request(&[("grant_type", "client_credentials")], Some((&c.client_id, &c.secret)), None).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+        // Each failure within the quota is audited; the rest are summarised once.
+        let rows = app.state.repo.store.audit_query(&charter_store::AuditQuery { action: Some("token.refused".into()), limit: 100, ..Default::default() }).await.unwrap();
+        let reasons: Vec<String> = rows.iter().filter_map(|r| serde_json::from_str::<Value>(&r.body).ok()?["reason"].as_str().map(str::to_owned)).collect();
+        assert_eq!(reasons.iter().filter(|r| r.as_str() == "rate_limited").count(), 1, "{reasons:?}");
+        assert_eq!(reasons.len(), refused + 1, "{reasons:?}");
     }
 
     async fn key_rotation_keeps_old_tokens_verifiable(app: TestApp) {

@@ -51,12 +51,17 @@ async fn stale_gateway(app: &TestApp) -> String {
             issuer: app.base.clone(),
             environment: charter_core::Environment::parse("production").unwrap(),
             tls: false,
+            public_url: None,
+            anonymous_per_minute: charter_gateway::ANONYMOUS_PER_MINUTE,
             upstream_timeout: std::time::Duration::from_secs(5),
         },
         upstream: charter_gateway::proxy::Upstream::new().unwrap(),
         feed: Arc::new(charter_gateway::feed::FeedHealth::new(
             std::time::Duration::from_secs(30),
         )),
+        anonymous: charter_gateway::pipeline::AnonymousThrottle::per_minute(
+            charter_gateway::ANONYMOUS_PER_MINUTE,
+        ),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
