@@ -194,7 +194,7 @@ EOF
 audit_records() { python3 bench/seed.py audit-records "$base" "$admin_token"; }
 # "count sum" of the audit writer's group commits so far (Prometheus summary in /metrics).
 audit_commits() {
-    curl -fsS "$base/metrics" | awk '$1 == "charter_audit_commit_batch_size_count" { c = $2 }
+    curl -fsS -H "Authorization: Bearer $admin_token" "$base/metrics" | awk '$1 == "charter_audit_commit_batch_size_count" { c = $2 }
         $1 == "charter_audit_commit_batch_size_sum" { s = $2 } END { printf "%d %d\n", c, s }'
 }
 

@@ -132,7 +132,7 @@ run_wrk() {
     wrk_cpu_pct=$(awk -v s="$t0" -v e="$t1" '/^WRK_CPU/ { printf "%.0f", 100 * ($2 + $3) / (e - s) }' "$out/$name.time")
 }
 # A counter or summary sum/count from the public Prometheus endpoint (0 when absent).
-metric() { curl -fsS "$base/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { printf "%d", v + 0 }'; }
+metric() { curl -fsS -H "Authorization: Bearer $admin_token" "$base/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { printf "%d", v + 0 }'; }
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 

@@ -5,13 +5,17 @@
 #   requests (introspection);
 # - Node (openid_client.mjs): openid-client 6 with its stock defaults — private_key_jwt and
 #   DPoP with Ed25519 and P-256 keys, a DPoP-bound token used at the gateway, revocation —
-#   and jose (token verification against the JWKS).
+#   and jose (token verification against the JWKS);
+# - Schemathesis: property-based calls generated from /openapi.json with the admin token;
+#   no call may get a 5xx and every documented response must conform to its schema.
 #
 # Env: CHARTER_BIN (default target/debug/charter, built if missing),
 #      CHARTER_INTEROP_VENV (default target/interop-venv; created and reused),
 #      CHARTER_INTEROP_NODE (default target/interop-node; `npm ci` from package-lock.json,
 #      reused while the lock file is unchanged),
-#      CHARTER_INTEROP_KEEP=1 keeps the data dir and server log.
+#      CHARTER_INTEROP_KEEP=1 keeps the data dir and server log,
+#      CHARTER_SCHEMATHESIS_EXAMPLES (default 25) cases per operation and phase,
+#      CHARTER_SCHEMATHESIS_SECONDS (default 150) time budget of the Schemathesis run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -134,4 +138,15 @@ rc=0
 "$py" "$here/test_oauth.py" --base "$base" --admin-token "$admin_token" || rc=1
 node "$node_dir/openid_client.mjs" --base "$base" --gateway "http://127.0.0.1:$gw_port" \
     --admin-token "$admin_token" || rc=1
+
+# Schemathesis last: it creates and changes objects at random (with the admin token, so every
+# route is reachable). A fixed seed makes a failure reproducible; the report names each case.
+echo "interop: schemathesis against $base/openapi.json"
+"$venv/bin/st" run "$base/openapi.json" \
+    --header "Authorization: Bearer $admin_token" \
+    --checks not_a_server_error,response_schema_conformance,content_type_conformance \
+    --max-examples "${CHARTER_SCHEMATHESIS_EXAMPLES:-25}" \
+    --max-time "${CHARTER_SCHEMATHESIS_SECONDS:-150}" \
+    --seed 1101 --workers 2 --request-timeout 10 \
+    --warnings off --output-truncate true || rc=1
 exit "$rc"

@@ -214,6 +214,7 @@ impl GrantRequest {
             status_reason: None,
             requested_by,
             requested_at: now,
+            approvers: dedup(&partner.owners),
             approvals: Vec::new(),
             activated_at: active.then_some(now),
             review_due_at: active.then(|| review_due(now, recertify_every_days)),
@@ -269,8 +270,9 @@ impl Grant {
         ))
     }
 
-    /// Records an approver's decision. The requester never approves, approvers must own the
-    /// partner, and each owner counts once. Enough approvals activate the grant; one
+    /// Records an approver's decision. The requester never approves; approvers must have
+    /// owned the partner when the grant was requested (`approvers`, not the current owners),
+    /// must not have changed the partner's owners since, and each counts once. Enough approvals activate the grant; one
     /// rejection ends the request.
     pub fn decide(
         &mut self,
@@ -293,9 +295,14 @@ impl Grant {
                 "the requester of a grant cannot approve it",
             ));
         }
-        if !partner.owners.contains(approver) {
+        if !self.approvers.contains(approver) {
             return Err(DomainError::forbidden(
-                "only an owner of the partner can approve its grants",
+                "only a principal who owned the partner when the grant was requested can approve it",
+            ));
+        }
+        if partner.owners_changed_by_since(approver, self.requested_at) {
+            return Err(DomainError::forbidden(
+                "a principal who changed the partner's owners after the grant was requested cannot approve it",
             ));
         }
         if self.approvals.iter().any(|a| &a.approver == approver) {
@@ -461,6 +468,7 @@ mod tests {
             status: PartnerStatus::Active,
             created_at: ts("2026-01-01T00:00:00Z"),
             updated_at: ts("2026-01-01T00:00:00Z"),
+            owner_changes: Vec::new(),
         }
     }
 
@@ -486,6 +494,41 @@ mod tests {
 
     fn just(s: &str) -> Name {
         Name::parse(s).unwrap()
+    }
+
+    #[test]
+    fn approvers_are_the_owners_at_request_time() {
+        let now = ts("2026-11-30T10:00:00Z");
+        let later = now + SignedDuration::from_mins(5);
+        let api = api();
+        let mut p = partner(PartnerKind::Direct, vec![pid(1), pid(2)]);
+        let mut g = request(&api, &p, now)
+            .into_grant(GrantId::generate(2, [0; 10]), &api, &p, pid(5), now)
+            .unwrap();
+        assert_eq!(g.approvers, vec![pid(1), pid(2)]);
+        // Owner 2 (say, an admin who also approves) replaces the owners after the request.
+        p.owners = vec![pid(2), pid(3)];
+        p.owner_changes.push(crate::model::OwnersChange { by: pid(2), at: later });
+        // The new owner was not an owner at request time; the changer changed the owner set.
+        for who in [pid(3), pid(2)] {
+            assert!(matches!(
+                g.decide(&p, &who, ApprovalInput::approve(just("x")), later),
+                Err(DomainError::Forbidden(_))
+            ));
+        }
+        // Owner 1, dropped since, still approves what was asked of it.
+        g.decide(&p, &pid(1), ApprovalInput::approve(just("ok")), later)
+            .unwrap();
+        assert_eq!(g.status, GrantStatus::Active);
+        // A grant stored without a snapshot has no approver (fails closed).
+        let mut legacy = request(&api, &p, later)
+            .into_grant(GrantId::generate(3, [0; 10]), &api, &p, pid(5), later)
+            .unwrap();
+        legacy.approvers.clear();
+        assert!(matches!(
+            legacy.decide(&p, &pid(3), ApprovalInput::approve(just("x")), later),
+            Err(DomainError::Forbidden(_))
+        ));
     }
 
     #[test]

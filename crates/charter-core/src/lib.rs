@@ -66,8 +66,8 @@ pub use credential::{Credential, CredentialId, CredentialKind, CredentialStatus}
 pub use error::DomainError;
 pub use ids::{ApiId, GrantId, IdError, OffboardingId, PartnerId, PrincipalId, ReviewId};
 pub use model::{
-    Api, Approval, ApprovalDecision, Emergency, Grant, GrantStatus, Operation, Partner,
-    PartnerKind, PartnerStatus, Principal,
+    Api, Approval, ApprovalDecision, Emergency, Grant, GrantStatus, Operation, OwnersChange,
+    Partner, PartnerKind, PartnerStatus, Principal,
 };
 pub use values::{
     ApiName, Audience, DataClass, Environment, Method, Name, PathTemplate, Region, Role, Scope,

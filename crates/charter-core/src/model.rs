@@ -129,6 +129,26 @@ pub struct Partner {
     pub status: PartnerStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Who changed `owners`, and when (oldest first): a principal never approves a grant
+    /// requested before an owner change it made.
+    #[serde(default)]
+    pub owner_changes: Vec<OwnersChange>,
+}
+
+/// One change of a partner's owners.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnersChange {
+    pub by: PrincipalId,
+    pub at: Timestamp,
+}
+
+impl Partner {
+    /// Whether `who` changed the partner's owners at or after `since`.
+    pub fn owners_changed_by_since(&self, who: &PrincipalId, since: Timestamp) -> bool {
+        self.owner_changes
+            .iter()
+            .any(|c| &c.by == who && c.at >= since)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +237,11 @@ pub struct Grant {
     pub status_reason: Option<Name>,
     pub requested_by: PrincipalId,
     pub requested_at: Timestamp,
+    /// The partner's owners when the grant was requested: only they approve it (and attest
+    /// its reviews), whatever the owners are later. Empty on a grant stored before the
+    /// snapshot existed, which then has no approver (fails closed).
+    #[serde(default)]
+    pub approvers: Vec<PrincipalId>,
     pub approvals: Vec<Approval>,
     pub activated_at: Option<Timestamp>,
     pub review_due_at: Option<Timestamp>,

@@ -409,9 +409,11 @@ impl Review {
                 "the requester of a grant cannot attest its review",
             ));
         }
-        if !partner.owners.contains(&attest.by) {
+        if !grant.approvers.contains(&attest.by)
+            || partner.owners_changed_by_since(&attest.by, grant.requested_at)
+        {
             return Err(DomainError::forbidden(
-                "only an owner of the partner can attest its grants",
+                "only a principal who owned the partner when the grant was requested (and has not changed its owners since) can attest it",
             ));
         }
         if item.is_attested() {
@@ -589,6 +591,7 @@ mod tests {
             status: PartnerStatus::Active,
             created_at: ts("2026-01-01T00:00:00Z"),
             updated_at: ts("2026-01-01T00:00:00Z"),
+            owner_changes: Vec::new(),
         }
     }
 

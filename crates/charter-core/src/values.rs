@@ -59,9 +59,17 @@ pub(crate) fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
+/// Bidirectional embedding, override and isolate controls: they make a name display in
+/// another order than it is stored (an approver would read another name than the record's).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn is_name(s: &str) -> bool {
     let n = s.chars().count();
-    (1..=256).contains(&n) && !s.chars().any(char::is_control) && s.trim() == s
+    (1..=256).contains(&n)
+        && !s.chars().any(|c| c.is_control() || is_bidi_control(c))
+        && s.trim() == s
 }
 
 /// RFC 6749 scope-token characters.
@@ -80,7 +88,7 @@ fn is_slug(s: &str) -> bool {
 
 string_value!(/// A display name or free-text label: 1–256 characters, no control characters, no
     /// surrounding whitespace.
-    Name, is_name, "name (1-256 characters, no control characters)");
+    Name, is_name, "name (1-256 characters, no control or bidirectional control characters)");
 string_value!(/// An OAuth scope name such as `orders:read`.
     Scope, is_scope, "scope");
 string_value!(/// A data-residency or processing region such as `eu` or `us-east`.
@@ -421,12 +429,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn upstream_userinfo_is_refused_without_echo() {
+        for url in [
+            "http://user:hunter2@10.0.0.1/",
+            "https://hunter2@internal.example",
+            "http://a:hunter2@b@c/",
+        ] {
+            let err = UpstreamUrl::parse(url).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        assert!(UpstreamUrl::parse("http://x\\@169.254.169.254/").is_err());
+        // An `@` after the authority is part of the path.
+        assert!(UpstreamUrl::parse("http://10.0.0.1:8080/a@b").is_ok());
+        assert!(UpstreamUrl::parse("http:///x").is_err());
+    }
+
+    #[test]
     fn names_are_bounded() {
         assert!(Name::parse("Acme Logistics").is_ok());
         assert!(Name::parse(&"x".repeat(256)).is_ok());
         assert!(Name::parse(&"x".repeat(257)).is_err());
         assert!(Name::parse("").is_err());
         assert!(Name::parse("a\nb").is_err());
+        // Bidirectional controls make a name read differently than it is stored.
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}',
+        ] {
+            assert!(
+                Name::parse(&format!("acme{c}gpj.exe")).is_err(),
+                "{c:?} refused"
+            );
+        }
+        assert!(Name::parse("Zürich — Ölwerke").is_ok());
     }
 
     #[test]
@@ -490,9 +525,67 @@ string_value!(/// An API's name, used as the first path segment at the gateway: 
     ApiName, is_slug, "API name (lowercase letters, digits, '-' or '_', at most 64)");
 string_value!(/// The `aud` value of tokens for an API (usually a URI).
     Audience, |s| (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()), "audience");
-string_value!(/// An upstream base URL: `http://` or `https://`, no whitespace.
-    UpstreamUrl,
-    |s| s.len() <= 2048
-        && (s.strip_prefix("http://").or_else(|| s.strip_prefix("https://")).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')))
-        && s.bytes().all(|b| b.is_ascii_graphic()),
-    "upstream URL (http:// or https://)");
+/// An upstream base URL: `http://` or `https://`, a host, no whitespace, no backslash and no
+/// userinfo (`user:secret@host` is refused without echoing the URL: it may hold a secret).
+/// Where the host may point is the server's policy (it resolves names and knows its own
+/// listeners); this type only fixes the shape.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UpstreamUrl(String);
+
+impl UpstreamUrl {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let rest = s
+            .strip_prefix("http://")
+            .or_else(|| s.strip_prefix("https://"));
+        let shape_ok = s.len() <= 2048
+            && s.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+            && rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
+        if !shape_ok {
+            return Err(DomainError::invalid(format!(
+                "invalid upstream URL (http:// or https://, a host, printable ASCII): {:?}",
+                truncate(s.split('@').next_back().unwrap_or_default())
+            )));
+        }
+        let authority = rest
+            .unwrap_or_default()
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        if authority.contains('@') {
+            return Err(DomainError::invalid(
+                "an upstream URL must not carry userinfo (user:password@host): give the upstream its credentials another way",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UpstreamUrl {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, DomainError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UpstreamUrl> for String {
+    fn from(v: UpstreamUrl) -> String {
+        v.0
+    }
+}
+
+impl fmt::Display for UpstreamUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for UpstreamUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}

@@ -30,6 +30,9 @@ pub enum DurabilitySetting {
 pub struct Config {
     pub listen: SocketAddr,
     pub gateway_listen: SocketAddr,
+    /// An optional listener serving only `/metrics`, without a token (for a scraper on an
+    /// internal interface); on the control plane `/metrics` needs a principal token.
+    pub metrics_listen: Option<SocketAddr>,
     pub role: NodeRole,
     /// `sqlite://…` or `postgres://…`; default: SQLite in `data_dir`.
     pub database: Option<String>,
@@ -49,6 +52,10 @@ pub struct Config {
     pub checkpoint_file: Option<PathBuf>,
     /// How often the chain head is checkpointed (when it moved), in seconds.
     pub checkpoint_interval_seconds: u64,
+    /// CIDR blocks (or addresses) API upstreams must lie in; empty: anywhere not refused.
+    pub upstream_allow: Vec<String>,
+    /// CIDR blocks (or addresses) API upstreams must not lie in.
+    pub upstream_deny: Vec<String>,
     /// Peers (CIDR blocks or addresses) whose `X-Forwarded-For` / `Forwarded` name the real
     /// client; default none: every peer is the client.
     pub trusted_proxies: Vec<String>,
@@ -85,6 +92,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7600)),
             gateway_listen: SocketAddr::from(([127, 0, 0, 1], 7601)),
+            metrics_listen: None,
             role: NodeRole::All,
             database: None,
             data_dir: PathBuf::from("charter-data"),
@@ -105,6 +113,8 @@ impl Default for Config {
             body_read_timeout_seconds: 30,
             max_connections_per_address: 256,
             gateway_anonymous_per_minute: charter_gateway::ANONYMOUS_PER_MINUTE,
+            upstream_allow: Vec::new(),
+            upstream_deny: Vec::new(),
         }
     }
 }
@@ -124,6 +134,27 @@ impl Config {
             trusted_proxies: std::sync::Arc::new(trusted),
             ..Default::default()
         })
+    }
+
+    /// `upstream_allow` and `upstream_deny` as networks; a bare address is its own /32 or
+    /// /128. A bad entry is an error naming it.
+    pub fn upstream_networks(&self) -> anyhow::Result<(Vec<ipnet::IpNet>, Vec<ipnet::IpNet>)> {
+        let parse = |key: &str, items: &[String]| -> anyhow::Result<Vec<ipnet::IpNet>> {
+            items
+                .iter()
+                .map(|s| {
+                    s.parse::<ipnet::IpNet>()
+                        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            anyhow::anyhow!("{key}: {s:?} is not a CIDR block or an address")
+                        })
+                })
+                .collect()
+        };
+        Ok((
+            parse("upstream_allow", &self.upstream_allow)?,
+            parse("upstream_deny", &self.upstream_deny)?,
+        ))
     }
 
     /// The checkpoint sink: `checkpoint_file`, else `<data_dir>/checkpoints.jsonl`.
@@ -163,7 +194,10 @@ impl Config {
             (None, None) => {}
             _ => anyhow::bail!("--tls-cert and --tls-key go together"),
         }
-        for addr in [self.listen, self.gateway_listen] {
+        for addr in [self.listen, self.gateway_listen]
+            .into_iter()
+            .chain(self.metrics_listen)
+        {
             if !addr.ip().is_loopback() && !self.insecure_http {
                 anyhow::bail!(
                     "refusing to listen in plaintext on non-loopback address {addr}: give --tls-cert and --tls-key, or --insecure-http"

@@ -1,26 +1,89 @@
 //! Request extractors that turn every kind of bad input into an [`ApiError`]: malformed
 //! JSON is 400, well-formed JSON of the wrong shape (unknown field, wrong type, bad enum
-//! value, a value our types refuse) is 422, an oversized body 413.
+//! value, a value our types refuse) is 422, an oversized body 413 — always as JSON. Bodies
+//! are parsed only after the handler has checked the caller's role ([`Body::parse`]).
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use std::marker::PhantomData;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON request body.
-pub struct Body<T>(pub T);
+/// A JSON request body, read but not yet parsed: handlers check the caller's role first and
+/// then call [`Body::parse`], so a caller without the role gets 403 whatever it sent (never a
+/// 400/413/415/422 that would tell it about the body). Extraction itself never fails.
+pub struct Body<T> {
+    read: Result<(bool, Bytes), ApiError>,
+    _shape: PhantomData<fn() -> T>,
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers());
+        let read = match Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok((json, bytes)),
+            Err(e) => Err(bytes_rejection(e)),
+        };
+        Ok(Self {
+            read,
+            _shape: PhantomData,
+        })
+    }
+}
+
+impl<T: DeserializeOwned> Body<T> {
+    /// The body as `T`: 415 without a JSON content type, 413 over the limit, 400 malformed,
+    /// 422 of the wrong shape.
+    pub fn parse(self) -> Result<T, ApiError> {
+        let (json, bytes) = self.read?;
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/json".into(),
+            ));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(v)) => Ok(v),
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+
+    /// An optional body: `None` when empty (whatever the content type), else as [`Body::parse`]
+    /// without insisting on the content type.
+    pub fn parse_optional(self) -> Result<Option<T>, ApiError> {
+        let (_, bytes) = self.read?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        parse_json(&bytes).map(Some)
+    }
+}
+
+/// `application/json` or any `application/*+json`, parameters ignored.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn bytes_rejection(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge
+    } else {
+        ApiError::Malformed("the request body could not be read".into())
     }
 }
 

@@ -243,11 +243,20 @@ pub fn control_router(state: Shared) -> Router {
             state.settings.issuer.starts_with("https://"),
         ))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        // axum adds `Allow` (the route's methods) to what this answers.
         .method_not_allowed_fallback(|| async {
-            ApiError::Malformed("method not allowed on this route".into())
+            ApiError::MethodNotAllowed("this method is not allowed on this route".into())
         })
         .layer(middleware::from_fn(count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// The metrics listener's router: `/metrics` without a token, nothing else.
+pub fn metrics_router(state: Shared) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(routes::ops::metrics_open))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
 }
 
@@ -400,6 +409,8 @@ pub struct Running {
     pub state: Shared,
     pub control_addr: Option<SocketAddr>,
     pub gateway_addr: Option<SocketAddr>,
+    /// The metrics listener (`--metrics-listen`), if any.
+    pub metrics_addr: Option<SocketAddr>,
     pub bootstrap: Bootstrap,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The change feed and the gateway heartbeat; stopped after the listeners drain.
@@ -430,6 +441,7 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     config.check_transport()?;
     let serve_options = config.serve_options()?;
+    let (upstream_allow, upstream_deny) = config.upstream_networks()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(listen::tls_acceptor(c, k)?),
         _ => None,
@@ -444,6 +456,14 @@ pub async fn start(
     } else {
         None
     };
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(bind(addr, "the metrics listener", "--metrics-listen").await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
     let control_addr = control_listener
         .as_ref()
         .map(TcpListener::local_addr)
@@ -469,6 +489,15 @@ pub async fn start(
     let settings = Settings {
         principal_token_days: config.principal_token_days,
         issuer: bound.issuer_url(),
+        upstreams: settings::UpstreamPolicy {
+            allow: upstream_allow,
+            deny: upstream_deny,
+            own_listeners: control_addr
+                .into_iter()
+                .chain(gateway_addr)
+                .chain(metrics_addr)
+                .collect(),
+        },
         ..Settings::default()
     };
     let master = master_key(
@@ -499,6 +528,14 @@ pub async fn start(
             app,
             tls.clone(),
             serve_options.clone(),
+            stopped(),
+        )));
+    }
+    if let Some(listener) = metrics_listener {
+        tasks.push(tokio::spawn(listen::serve(
+            listener,
+            metrics_router(state.clone()),
+            tls.clone(),
             stopped(),
         )));
     }
@@ -563,6 +600,7 @@ pub async fn start(
         state,
         control_addr,
         gateway_addr,
+        metrics_addr,
         bootstrap,
         tasks,
         background: tasks_bg,

@@ -56,6 +56,14 @@ impl OAuthError {
     fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
     }
+    /// A body over [`MAX_FORM_BODY`]: 413, still in RFC 6749's JSON error shape.
+    fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is larger than 64 KiB",
+        )
+    }
     fn invalid_client(basic: bool) -> Self {
         Self {
             basic_challenge: basic,
@@ -238,10 +246,18 @@ async fn read(
 ) -> Result<(HeaderMap, IpAddr, axum::body::Bytes), OAuthError> {
     let ip = source(&req);
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .map_err(|_| OAuthError::invalid_request("the request body is too large"))?;
+    let bytes = read_body(body).await?;
     Ok((parts.headers, ip, bytes))
+}
+
+/// Longest form body the OAuth endpoints read.
+const MAX_FORM_BODY: usize = 64 * 1024;
+
+/// A form body of at most [`MAX_FORM_BODY`]; longer is 413 (JSON, like every error).
+async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, OAuthError> {
+    axum::body::to_bytes(body, MAX_FORM_BODY)
+        .await
+        .map_err(|_| OAuthError::too_large())
 }
 
 /// Counts a failed client authentication against the address and the claimed client id:
@@ -426,12 +442,17 @@ async fn issue(
 pub async fn introspect(
     State(state): State<Shared>,
     caller: Caller,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    req: axum::extract::Request,
 ) -> Response {
     if let Err(e) = caller.require(&[Role::Gateway]) {
         return e.into_response();
     }
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     let params = match form_content_type(&headers).and_then(|()| form(&body)) {
         Ok(p) => p,
         Err(e) => return e.into_response(),

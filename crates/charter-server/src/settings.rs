@@ -11,6 +11,20 @@ pub struct Settings {
     pub principal_token_days: i64,
     /// Failed admin authentications allowed per source address per minute.
     pub auth_failures_per_minute: u32,
+    /// Where API upstreams may point (`services::upstreams`).
+    pub upstreams: UpstreamPolicy,
+}
+
+/// Where API upstreams may point, besides the addresses always refused (link-local, cloud
+/// metadata, Charter's own listeners). Empty `allow` allows every other address.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamPolicy {
+    /// `upstream_allow`: if not empty, every address an upstream resolves to is in one of these.
+    pub allow: Vec<ipnet::IpNet>,
+    /// `upstream_deny`: no address an upstream resolves to is in one of these.
+    pub deny: Vec<ipnet::IpNet>,
+    /// This node's own listeners (bound addresses): never an upstream.
+    pub own_listeners: Vec<std::net::SocketAddr>,
 }
 
 impl Default for Settings {
@@ -20,6 +34,7 @@ impl Default for Settings {
             credential_max_age_days: charter_core::credential::DEFAULT_MAX_AGE_DAYS,
             principal_token_days: 90,
             auth_failures_per_minute: 20,
+            upstreams: UpstreamPolicy::default(),
         }
     }
 }

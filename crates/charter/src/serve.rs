@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Gateway address [default: 127.0.0.1:7601].
     #[arg(long, env = "CHARTER_GATEWAY_LISTEN", value_name = "ADDR")]
     pub gateway_listen: Option<SocketAddr>,
+    /// A listener serving only /metrics, without a token (on the control plane /metrics
+    /// needs a principal token) [default: none].
+    #[arg(long, env = "CHARTER_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Which listeners this node runs [default: all].
     #[arg(long, env = "CHARTER_ROLE", value_enum)]
     pub role: Option<RoleArg>,
@@ -126,6 +130,9 @@ pub fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = args.gateway_listen {
         config.gateway_listen = v;
+    }
+    if let Some(v) = args.metrics_listen {
+        config.metrics_listen = Some(v);
     }
     if let Some(v) = args.role {
         config.role = match v {

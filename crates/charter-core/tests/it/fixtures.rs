@@ -160,6 +160,7 @@ impl World {
             status: PartnerStatus::Active,
             created_at: ts("2026-01-01T00:00:00Z"),
             updated_at: ts("2026-01-01T00:00:00Z"),
+            owner_changes: Vec::new(),
         };
         let granted = [
             "orders:read",
@@ -189,6 +190,7 @@ impl World {
             status_reason: None,
             requested_by: principal(5),
             requested_at: ts("2026-11-01T09:00:00Z"),
+            approvers: partner.owners.clone(),
             approvals: Vec::new(),
             activated_at: Some(ts("2026-11-01T10:00:00Z")),
             review_due_at: Some(ts("2027-01-30T10:00:00Z")),

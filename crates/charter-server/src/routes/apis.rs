@@ -12,6 +12,7 @@ use super::{ListReply, Page, list_page};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
+use crate::services::upstreams;
 use crate::state::{AppState, Shared};
 use crate::wire::{self, PublishApi};
 
@@ -63,9 +64,11 @@ async fn check_owner(
 pub async fn publish(
     State(state): State<Shared>,
     caller: Caller,
-    Body(req): Body<PublishApi>,
+    body: Body<PublishApi>,
 ) -> ApiResult<(StatusCode, Json<wire::Api>)> {
     caller.require(&[Role::ApiOwner])?;
+    let req = body.parse()?;
+    upstreams::check(&state.settings, &req.upstream).await?;
     let operations: Vec<Operation> = req.operations.into_iter().map(Operation::from).collect();
     Api::check_operations(&operations)?;
     let owner = check_owner(&state, &caller, req.owner).await?;
@@ -97,7 +100,7 @@ pub async fn republish(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<PublishApi>,
+    body: Body<PublishApi>,
 ) -> ApiResult<Json<wire::Api>> {
     caller.require(&[Role::ApiOwner])?;
     let old = state.repo.load::<Api>(&id, "API").await?;
@@ -106,6 +109,8 @@ pub async fn republish(
             "only the API's owner republishes it".into(),
         ));
     }
+    let req = body.parse()?;
+    upstreams::check(&state.settings, &req.upstream).await?;
     let operations: Vec<Operation> = req.operations.into_iter().map(Operation::from).collect();
     Api::check_operations(&operations)?;
     let owner = check_owner(

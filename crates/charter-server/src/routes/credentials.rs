@@ -24,9 +24,10 @@ pub async fn issue(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<NewCredential>,
+    body: Body<NewCredential>,
 ) -> ApiResult<(StatusCode, Json<IssuedCredential>)> {
     caller.require(&[Role::Steward])?;
+    let req = body.parse()?;
     let issued = credentials::issue(
         &state.repo,
         &state.keys,
@@ -109,14 +110,10 @@ pub async fn rotate(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Body<RotateCredential>,
 ) -> ApiResult<Json<IssuedCredential>> {
     caller.require(&[Role::Steward])?;
-    let req: RotateCredential = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateCredential::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
+    let req = body.parse_optional()?.unwrap_or_default();
     let overlap = req.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
     let issued = credentials::rotate(
         &state.repo,
@@ -136,9 +133,10 @@ pub async fn revoke(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<ReasonBody>,
+    body: Body<ReasonBody>,
 ) -> ApiResult<Json<wire::Credential>> {
     caller.require(&[Role::Steward])?;
+    let body = body.parse()?;
     let credential =
         credentials::revoke(&state.repo, &caller.principal.id, &id, body.reason).await?;
     Ok(Json(wire::Credential::from(&credential)))

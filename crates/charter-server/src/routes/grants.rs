@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use charter_core::{Grant, Name, Role};
+use charter_core::{Grant, Role};
 use charter_store::ListFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -22,9 +22,10 @@ use crate::wire;
 pub async fn request(
     State(state): State<Shared>,
     caller: Caller,
-    Body(req): Body<wire::GrantRequest>,
+    body: Body<wire::GrantRequest>,
 ) -> ApiResult<(StatusCode, Json<wire::Grant>)> {
     caller.require(&[Role::Steward])?;
+    let req = body.parse()?;
     let grant = grants::request(&state.repo, &caller.principal.id, req.into()).await?;
     Ok((StatusCode::CREATED, Json(wire::Grant::from(&grant))))
 }
@@ -96,9 +97,10 @@ pub async fn decide(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<wire::Decision>,
+    body: Body<wire::Decision>,
 ) -> ApiResult<Json<wire::Grant>> {
     caller.require(&[Role::Approver])?;
+    let req = body.parse()?;
     let grant = grants::decide(&state.repo, &caller.principal.id, &id, req.into()).await?;
     Ok(Json(wire::Grant::from(&grant)))
 }
@@ -107,10 +109,11 @@ async fn lifecycle(
     state: Shared,
     caller: Caller,
     id: String,
-    reason: Name,
+    body: Body<ReasonBody>,
     which: Lifecycle,
 ) -> ApiResult<Json<wire::Grant>> {
     caller.require(&[Role::Steward])?;
+    let reason = body.parse()?.reason;
     let grant = grants::lifecycle(&state.repo, &caller.principal.id, &id, reason, which).await?;
     Ok(Json(wire::Grant::from(&grant)))
 }
@@ -121,9 +124,9 @@ pub async fn suspend(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(b): Body<ReasonBody>,
+    body: Body<ReasonBody>,
 ) -> ApiResult<Json<wire::Grant>> {
-    lifecycle(state, caller, id, b.reason, Lifecycle::Suspend).await
+    lifecycle(state, caller, id, body, Lifecycle::Suspend).await
 }
 
 #[utoipa::path(post, path = "/v1/grants/{id}/resume", tag = "grants", request_body = ReasonBody,
@@ -132,9 +135,9 @@ pub async fn resume(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(b): Body<ReasonBody>,
+    body: Body<ReasonBody>,
 ) -> ApiResult<Json<wire::Grant>> {
-    lifecycle(state, caller, id, b.reason, Lifecycle::Resume).await
+    lifecycle(state, caller, id, body, Lifecycle::Resume).await
 }
 
 #[utoipa::path(post, path = "/v1/grants/{id}/revoke", tag = "grants", request_body = ReasonBody,
@@ -143,7 +146,7 @@ pub async fn revoke(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(b): Body<ReasonBody>,
+    body: Body<ReasonBody>,
 ) -> ApiResult<Json<wire::Grant>> {
-    lifecycle(state, caller, id, b.reason, Lifecycle::Revoke).await
+    lifecycle(state, caller, id, body, Lifecycle::Revoke).await
 }

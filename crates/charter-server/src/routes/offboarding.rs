@@ -8,7 +8,7 @@ use charter_core::Role;
 use super::ReasonBody;
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::extract::Body as JsonBody;
+use crate::extract::Body;
 use crate::services::offboarding;
 use crate::state::Shared;
 use crate::wire;
@@ -19,9 +19,10 @@ pub async fn offboard(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(req): JsonBody<ReasonBody>,
+    body: Body<ReasonBody>,
 ) -> ApiResult<Json<wire::Offboarding>> {
     caller.require(&[Role::Steward])?;
+    let req = body.parse()?;
     let record =
         offboarding::offboard(&state.tokens(), &caller.principal.id, &id, req.reason).await?;
     Ok(Json(wire::Offboarding::from(&record)))

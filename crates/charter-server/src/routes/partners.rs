@@ -4,118 +4,63 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use charter_core::{
-    Partner, PartnerId, PartnerKind, PartnerStatus, Principal, PrincipalId, Region, Role,
-};
-use charter_evidence::action;
+use charter_core::{Partner, Role};
 use charter_store::ListFilter;
 
 use super::{ListReply, Page, list_page};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
-use crate::state::{AppState, Shared};
+use crate::services::partners;
+use crate::state::Shared;
 use crate::wire::{self, NewPartner, PatchPartner};
-
-fn check_regions(regions: Vec<Region>) -> ApiResult<Vec<Region>> {
-    let mut regions = regions;
-    regions.sort();
-    regions.dedup();
-    if regions.is_empty() {
-        return Err(ApiError::Invalid(
-            "regions must name at least one region".into(),
-        ));
-    }
-    Ok(regions)
-}
-
-/// Owners must be enabled principals with role `approver`; each counts once.
-async fn check_owners(state: &AppState, owners: Vec<PrincipalId>) -> ApiResult<Vec<PrincipalId>> {
-    let mut out: Vec<PrincipalId> = Vec::with_capacity(owners.len());
-    for owner in owners {
-        if out.contains(&owner) {
-            continue;
-        }
-        let p: Principal = state.repo.referenced(owner.as_str(), "owner").await?;
-        if p.disabled || !p.has_role(Role::Approver) {
-            return Err(ApiError::Invalid(format!(
-                "owner {owner} is not an enabled approver"
-            )));
-        }
-        out.push(owner);
-    }
-    Ok(out)
-}
 
 #[utoipa::path(post, path = "/v1/partners", tag = "partners", request_body = NewPartner,
     responses((status = 201, body = wire::Partner), (status = 409), (status = 422)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<Shared>,
     caller: Caller,
-    Body(req): Body<NewPartner>,
+    body: Body<NewPartner>,
 ) -> ApiResult<(StatusCode, Json<wire::Partner>)> {
     caller.require(&[Role::Steward])?;
-    let regions = check_regions(req.regions)?;
-    let owners = check_owners(&state, req.owners).await?;
-    let kind = PartnerKind::from(req.kind);
-    if kind == PartnerKind::SaasConnector && owners.is_empty() {
-        return Err(ApiError::Invalid(
-            "a SaaS connector names its accountable owner on our side: owners must not be empty"
-                .into(),
-        ));
-    }
-    let now = state.now();
-    let (ms, rnd) = state.repo.id_seed();
-    let partner = Partner {
-        id: PartnerId::generate(ms, rnd),
-        name: req.name,
-        kind,
-        regions,
-        owners,
-        status: PartnerStatus::Active,
-        created_at: now,
-        updated_at: now,
-    };
-    state
-        .repo
-        .create(&partner, None, caller.id(), action::PARTNER_CREATE, None)
-        .await?;
+    let req = body.parse()?;
+    let partner = partners::create(
+        &state.repo,
+        &caller.principal.id,
+        partners::NewPartner {
+            name: req.name,
+            kind: req.kind.into(),
+            regions: req.regions,
+            owners: req.owners,
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(wire::Partner::from(&partner))))
 }
 
+/// A steward changes the regions; only an admin changes the owners (403 otherwise).
 #[utoipa::path(patch, path = "/v1/partners/{id}", tag = "partners", request_body = PatchPartner,
-    responses((status = 200, body = wire::Partner), (status = 404), (status = 409), (status = 422)),
+    responses((status = 200, body = wire::Partner), (status = 403, description = "owners changed by a non-admin"),
+        (status = 404), (status = 409), (status = 422)),
     security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<PatchPartner>,
+    body: Body<PatchPartner>,
 ) -> ApiResult<Json<wire::Partner>> {
     caller.require(&[Role::Steward])?;
-    let old = state.repo.load::<Partner>(&id, "partner").await?;
-    if old.value.status == PartnerStatus::Offboarded {
-        return Err(ApiError::Conflict("the partner is offboarded".into()));
-    }
-    let mut partner = old.value.clone();
-    if let Some(regions) = req.regions {
-        partner.regions = check_regions(regions)?;
-    }
-    if let Some(owners) = req.owners {
-        partner.owners = check_owners(&state, owners).await?;
-    }
-    partner.updated_at = state.now();
-    state
-        .repo
-        .update(
-            &old,
-            &partner,
-            caller.id(),
-            action::PARTNER_UPDATE,
-            None,
-            None,
-        )
-        .await?;
+    let req = body.parse()?;
+    let partner = partners::update(
+        &state.repo,
+        &caller.principal,
+        &id,
+        partners::PartnerChange {
+            regions: req.regions,
+            owners: req.owners,
+        },
+    )
+    .await?;
     Ok(Json(wire::Partner::from(&partner)))
 }
 

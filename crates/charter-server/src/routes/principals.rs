@@ -36,9 +36,10 @@ fn token_lifetime(state: &Shared, days: Option<u32>) -> ApiResult<SignedDuration
 pub async fn create(
     State(state): State<Shared>,
     caller: Caller,
-    Body(req): Body<NewPrincipal>,
+    body: Body<NewPrincipal>,
 ) -> ApiResult<(StatusCode, Json<PrincipalWithToken>)> {
     caller.require(&[])?;
+    let req = body.parse()?;
     if req.roles.is_empty() {
         return Err(ApiError::Invalid(
             "roles must name at least one role".into(),
@@ -121,19 +122,15 @@ pub async fn rotate(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Body<RotateBody>,
 ) -> ApiResult<Json<PrincipalWithToken>> {
     let old = load_visible(&state, &caller, &id).await?;
+    let body = body.parse_optional()?.unwrap_or_default();
     if old.value.disabled {
         return Err(ApiError::Conflict(
             "a disabled principal cannot be given a token".into(),
         ));
     }
-    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateBody::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
     let mut principal = old.value.clone();
     principal.token_expires_at = state.now() + token_lifetime(&state, body.token_days)?;
     let token = new_token();
@@ -165,9 +162,10 @@ pub async fn disable(
     State(state): State<Shared>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<ReasonBody>,
+    body: Body<ReasonBody>,
 ) -> ApiResult<Json<wire::Principal>> {
     caller.require(&[])?;
+    let body = body.parse()?;
     let old = state.repo.load::<Principal>(&id, "principal").await?;
     if caller.id() == id {
         return Err(ApiError::Conflict(

@@ -36,9 +36,10 @@ pub struct ReviewQuery {
 pub async fn start(
     State(state): State<Shared>,
     caller: Caller,
-    Body(req): Body<StartReview>,
+    body: Body<StartReview>,
 ) -> ApiResult<(StatusCode, Json<wire::Review>)> {
     caller.require(&[Role::Steward])?;
+    let req = body.parse()?;
     let subject = reviews::subject(req.partner, req.api)?;
     let review = reviews::start(&state.repo, &caller.principal.id, subject).await?;
     Ok((StatusCode::CREATED, Json(wire::Review::from(&review))))
@@ -100,9 +101,10 @@ pub async fn attest(
     State(state): State<Shared>,
     caller: Caller,
     Path((id, item_id)): Path<(String, String)>,
-    Body(req): Body<AttestBody>,
+    body: Body<AttestBody>,
 ) -> ApiResult<Json<wire::Review>> {
     caller.require(&[Role::Approver])?;
+    let req = body.parse()?;
     let input = req.into_attest(caller.principal.id.clone());
     let review = reviews::attest(&state.repo, &id, &item_id, input).await?;
     Ok(Json(wire::Review::from(&review)))

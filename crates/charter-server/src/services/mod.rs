@@ -10,5 +10,7 @@ pub mod findings;
 pub mod grants;
 pub mod issuance;
 pub mod offboarding;
+pub mod partners;
 pub mod reviews;
 pub mod snapshot;
+pub mod upstreams;

@@ -324,6 +324,7 @@ pub(crate) mod fixture {
             status: PartnerStatus::Active,
             created_at: now() - days(100),
             updated_at: now() - days(100),
+            owner_changes: Vec::new(),
         }
     }
 
@@ -378,6 +379,7 @@ pub(crate) mod fixture {
             status_reason: None,
             requested_by: pid(50),
             requested_at: activated,
+            approvers: p.owners.clone(),
             approvals: vec![Approval {
                 approver: p.owners[0].clone(),
                 decision: ApprovalDecision::Approve,

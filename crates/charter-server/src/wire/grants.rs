@@ -107,6 +107,9 @@ pub struct Grant {
     pub requested_by: String,
     #[schema(value_type = String, format = DateTime)]
     pub requested_at: Timestamp,
+    /// The partner's owners when the grant was requested: only they approve it (and attest
+    /// its reviews), whatever the owners are now.
+    pub approvers: Vec<String>,
     pub approvals: Vec<Approval>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub activated_at: Option<Timestamp>,
@@ -142,6 +145,7 @@ impl From<&charter_core::Grant> for Grant {
             status_reason: opt_string(&g.status_reason),
             requested_by: g.requested_by.to_string(),
             requested_at: g.requested_at,
+            approvers: strings(&g.approvers),
             approvals: g.approvals.iter().map(Approval::from).collect(),
             activated_at: g.activated_at,
             review_due_at: g.review_due_at,

@@ -182,6 +182,7 @@ mod tests {
             status: PartnerStatus::Active,
             created_at: ts("2026-01-01T00:00:00Z"),
             updated_at: ts("2026-01-01T00:00:00Z"),
+            owner_changes: Vec::new(),
         };
         (api, partner, owner)
     }

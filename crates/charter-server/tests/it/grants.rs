@@ -55,7 +55,7 @@ both_backends! {
         let w = World::new(&app).await;
         // A steward who is also an approver and owner of the partner.
         let (dual_id, dual) = app.principal("dual-hat", &["steward", "approver"]).await;
-        let (s, _) = app.call(reqwest::Method::PATCH, &format!("/v1/partners/{}", w.direct), Some(&w.steward.1),
+        let (s, _) = app.call(reqwest::Method::PATCH, &format!("/v1/partners/{}", w.direct), Some(ADMIN_TOKEN),
             Some(json!({ "owners": [w.alice.0, dual_id] }))).await;
         assert_eq!(s, StatusCode::OK);
         let (s, g) = app.post("/v1/grants", &dual, w.grant_body(&app, &w.direct)).await;

@@ -183,8 +183,14 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new("2026-11-30T10:00:00Z".parse().unwrap()));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let gw_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gw_addr = gw_listener.local_addr().unwrap();
         let settings = Settings {
             issuer: format!("http://{addr}"),
+            upstreams: charter_server::settings::UpstreamPolicy {
+                own_listeners: vec![addr, gw_addr],
+                ..Default::default()
+            },
             ..Settings::default()
         };
         let master = charter_server::master_key(dir.path(), None).unwrap();
@@ -203,8 +209,6 @@ impl TestApp {
                 let _ = stopped.await;
             },
         ));
-        let gw_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let gw_addr = gw_listener.local_addr().unwrap();
         let gw = charter_server::gateway(&state, "production", false).unwrap();
         let (gw_stop, gw_stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(charter_server::listen::serve(

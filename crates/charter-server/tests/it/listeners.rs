@@ -15,7 +15,7 @@ both_backends! {
         let (s, v) = app.call(reqwest::Method::GET, "/readyz", None, None).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["store"], if app.backend == crate::harness::Backend::Sqlite { "sqlite" } else { "postgres" });
-        let (s, text) = app.call(reqwest::Method::GET, "/metrics", None, None).await;
+        let (s, text) = app.call(reqwest::Method::GET, "/metrics", Some(crate::harness::ADMIN_TOKEN), None).await;
         assert_eq!(s, StatusCode::OK);
         assert!(text.as_str().unwrap().contains("charter_http_requests_total"), "{text}");
 

@@ -239,7 +239,8 @@ both_backends! {
         let w = wired_world(&app).await;
         // A steward who also approves and owns the partner requests the grant.
         let (dual_id, dual) = app.principal("dual-hat", &["steward", "approver"]).await;
-        let (s, _) = app.call(reqwest::Method::PATCH, &format!("/v1/partners/{}", w.reseller), Some(&w.steward.1),
+        // (Owners are an admin's to change.)
+        let (s, _) = app.call(reqwest::Method::PATCH, &format!("/v1/partners/{}", w.reseller), Some(ADMIN_TOKEN),
             Some(json!({ "owners": [w.alice.0, w.bob.0, dual_id] }))).await;
         assert_eq!(s, StatusCode::OK);
         let (s, g) = app.post("/v1/grants", &dual, w.grant_body(&app, &w.reseller)).await;
@@ -283,7 +284,7 @@ both_backends! {
     async fn break_glass_opens_a_post_incident_review(app: TestApp) {
         let w = wired_world(&app).await;
         let (dual_id, dual) = app.principal("responder", &["steward", "approver"]).await;
-        let (s, _) = app.call(reqwest::Method::PATCH, &format!("/v1/partners/{}", w.direct), Some(&w.steward.1),
+        let (s, _) = app.call(reqwest::Method::PATCH, &format!("/v1/partners/{}", w.direct), Some(ADMIN_TOKEN),
             Some(json!({ "owners": [w.alice.0, dual_id] }))).await;
         assert_eq!(s, StatusCode::OK);
         let mut body = w.grant_body(&app, &w.direct);

@@ -80,6 +80,8 @@ both_backends! {
             case(Method::GET, format!("/v1/apis/{}", w.api), None, READERS),
             case(Method::POST, "/v1/partners".into(), Some(partner_body), &["admin", "steward"]),
             case(Method::PATCH, format!("/v1/partners/{}", w.direct), Some(json!({ "regions": ["eu"] })), &["admin", "steward"]),
+            // Whoever sets the owners chooses who approves: admins only.
+            case(Method::PATCH, format!("/v1/partners/{}", w.direct), Some(json!({ "owners": [w.alice.0] })), &["admin"]),
             case(Method::GET, "/v1/partners".into(), None, READERS),
             case(Method::GET, format!("/v1/partners/{}", w.direct), None, READERS),
             case(Method::POST, "/v1/grants".into(), Some(w.grant_body(&app, &w.direct)), &["admin", "steward"]),
@@ -100,6 +102,7 @@ both_backends! {
             case(Method::GET, "/v1/keys".into(), None, &["admin", "auditor"]),
             case(Method::GET, "/v1/audit".into(), None, &["admin", "steward", "auditor"]),
             case(Method::GET, "/v1/audit/verify".into(), None, READERS),
+            case(Method::GET, "/metrics".into(), None, &ROLES),
         ];
 
         let mut failures = Vec::new();
