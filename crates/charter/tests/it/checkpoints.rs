@@ -11,17 +11,17 @@ use serde_json::json;
 
 use crate::{announced, charter, cli, wait_exit};
 
-const ADMIN: &str = "checkpoint-test-admin-token-0123456789";
+pub(crate) const ADMIN: &str = "checkpoint-test-admin-token-0123456789";
 
 /// `charter serve` over `data`, checkpointing every second (from a config file).
-struct Node {
+pub(crate) struct Node {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     log: PathBuf,
 }
 
 impl Node {
-    async fn start(dir: &Path, data: &Path, name: &str) -> Self {
+    pub(crate) async fn start(dir: &Path, data: &Path, name: &str) -> Self {
         let config = dir.join("charter.toml");
         std::fs::write(&config, "checkpoint_interval_seconds = 1\n").unwrap();
         let log = dir.join(format!("{name}.log"));
@@ -56,7 +56,7 @@ impl Node {
     }
 
     /// Polls `ready` (a start-up or background-task wait, not an assertion on timing).
-    async fn until<F: std::future::Future<Output = bool>>(
+    pub(crate) async fn until<F: std::future::Future<Output = bool>>(
         &mut self,
         what: &str,
         mut ready: impl FnMut() -> F,
@@ -75,7 +75,7 @@ impl Node {
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let pid = self.child.id().to_string();
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -96,7 +96,7 @@ impl Drop for Node {
     }
 }
 
-fn last_seq(file: &Path) -> u64 {
+pub(crate) fn last_seq(file: &Path) -> u64 {
     std::fs::read_to_string(file)
         .ok()
         .and_then(|t| {
