@@ -272,6 +272,7 @@ both_backends! {
         assert_eq!(committed.tokens_issued, 1 + 300);
         assert_eq!(committed.allowed + committed.denied, 3_010 - 301);
         let (small_len, big_len) = (small.to_string().len(), big.to_string().len());
+        eprintln!("bundle size: {small_len} bytes after 10 usage records, {big_len} after 3,010");
         assert!(big_len < small_len + 2_048, "{small_len} bytes after 10 calls, {big_len} after 3,010");
 
         // An auditor asks about one call in the middle: its record and audit path.
