@@ -29,6 +29,9 @@ actions! {
     CREDENTIAL_ISSUE = "credential.issue";
     CREDENTIAL_REVOKE = "credential.revoke";
     CREDENTIAL_ROTATE = "credential.rotate";
+    /// An evidence bundle was issued: the head of its subject's sub-chain, committing the
+    /// heads of the other sub-chains it carries and its usage summaries.
+    EVIDENCE_ISSUE = "evidence.issue";
     EVIDENCE_KEY_CREATE = "evidence_key.create";
     EVIDENCE_KEY_ROTATE = "evidence_key.rotate";
     GATEWAY_REGISTER = "gateway.register";
@@ -62,6 +65,23 @@ actions! {
     TOKEN_ISSUE = "token.issue";
     TOKEN_REFUSED = "token.refused";
     TOKEN_REVOKE = "token.revoke";
+}
+
+/// The kinds of object whose records form a per-subject sub-chain: each such record's
+/// `details.subject_prev` is the hash of the previous record about the same `target` (`null`
+/// for the first), set by the writer when it seals the record (`docs/evidence-bundle.md`).
+const SUBJECT_KINDS: &[&str] = &["grant", "partner", "credential", "review", "evidence"];
+
+/// Whether the writer links a record of this action and target into its subject's
+/// sub-chain: lifecycle records of grants, partners and credentials, reviews (an attestation
+/// is about its grant), and issued evidence.
+/// Traffic (`access.*`, `token.*`, `auth.*`) and other objects are not linked; a grant's
+/// usage is committed as a summary instead (`crate::usage`).
+pub fn on_subject_chain(action: &str, target: &str) -> bool {
+    !target.is_empty()
+        && action
+            .split_once('.')
+            .is_some_and(|(kind, _)| SUBJECT_KINDS.contains(&kind))
 }
 
 #[cfg(test)]

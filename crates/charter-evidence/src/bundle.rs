@@ -1,15 +1,21 @@
-//! Evidence bundles (`charter-evidence/1`): signing and offline verification.
+//! Evidence bundles (`charter-evidence/2`): signing and offline verification.
 //!
 //! A bundle states, for one grant or one partner, who requested and approved access, what
 //! it could reach, its credentials, usage, reviews and removal. Each statement cites audit
-//! events; the bundle carries those events verbatim, the chain links that tie them to the
-//! log up to its head, every evidence public key, and a detached JWS (EdDSA) over the RFC
-//! 8785 canonical form of the bundle without its `signature`. The format is specified in
-//! `docs/evidence-bundle.md`.
+//! events; the bundle carries the whole lifecycle sub-chain of each subject it speaks of
+//! (every record linked to the previous record of the same subject by
+//! `details.subject_prev`), headed by the `evidence.issue` record its making appended, which
+//! commits the other sub-chains' heads and each grant's usage summary (a Merkle root over
+//! its usage records, [`crate::usage`]). It also carries the chain hash at each checkpoint
+//! of its span, every evidence public key, names for people, and a detached JWS (EdDSA) over
+//! the RFC 8785 canonical form of the bundle without its `signature`. The format is
+//! specified in `docs/evidence-bundle.md`.
 //!
 //! [`sign`] is the server's half; [`verify`] checks a bundle offline, in the order of the
-//! specification, and names the first wrong place. [`parse`] reads bundle text and rejects
-//! duplicate object members, which other JSON readers resolve differently.
+//! specification, and names the first wrong place; [`check_checkpoints`] and
+//! [`check_extends`] compare a verified bundle with the auditor's checkpoints and with an
+//! earlier bundle. [`parse`] reads bundle text and rejects duplicate object members, which
+//! other JSON readers resolve differently.
 
 use crate::action;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,10 +29,11 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::canonical::{CanonicalError, canonical_json};
-use crate::chain::{AuditRecord, ChainHead, GENESIS_HASH, record_hash};
+use crate::chain::{AuditRecord, ChainHead, SUBJECT_PREV, record_hash};
+use crate::usage::UsageSummary;
 
 /// The `format` of the bundles this module signs and verifies.
-pub const FORMAT: &str = "charter-evidence/1";
+pub const FORMAT: &str = "charter-evidence/2";
 
 /// The only JWS algorithm of this format.
 pub const ALG: &str = "EdDSA";
@@ -37,16 +44,17 @@ const MEMBERS: [&str; 10] = [
     "subject",
     "issuer",
     "generated_at",
+    "names",
     "statements",
     "events",
-    "links",
-    "head",
+    "checkpoints",
     "keys",
     "signature",
 ];
 
 /// Why a bundle does not verify. The `Display` form names the first wrong place, e.g.
-/// `signature: does not verify`, `event 57: hash mismatch`, `links: gap at seq 41`,
+/// `signature: does not verify`, `event 57: hash mismatch`, `sub-chain of grt_…: record 41 follows record 5e1c…, which
+/// the bundle does not carry …`,
 /// `statement st-4: facts.actor differs from event 57`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleError {
@@ -68,9 +76,15 @@ pub enum BundleError {
     /// One event: its hash, body, or place in the chain.
     #[error("event {seq}: {reason}")]
     Event { seq: u64, reason: String },
-    /// The chain links and head.
-    #[error("links: {0}")]
-    Links(String),
+    /// A subject's sub-chain: a missing, foreign or unstated lifecycle record.
+    #[error("sub-chain of {subject}: {reason}")]
+    SubChain { subject: String, reason: String },
+    /// The bundle disagrees with one of the auditor's checkpoints (its seq).
+    #[error("checkpoint {seq}: {reason}")]
+    Checkpoint { seq: u64, reason: String },
+    /// The bundle does not extend an earlier bundle of its subject.
+    #[error("previous bundle: {0}")]
+    Previous(String),
     /// One statement: its cited events or facts.
     #[error("statement {id}: {reason}")]
     Statement { id: String, reason: String },
@@ -120,8 +134,12 @@ pub struct Summary {
     pub statements_by_kind: BTreeMap<String, usize>,
     /// How many audit events the bundle carries.
     pub events: usize,
-    /// The chain head the bundle was linked to.
+    /// The bundle's head: its `evidence.issue` record.
     pub head: ChainHead,
+    /// The seqs of each sub-chain the bundle carries, by subject id, ascending.
+    pub subchains: BTreeMap<String, Vec<u64>>,
+    /// The committed usage summary of each grant.
+    pub usage: BTreeMap<String, UsageSummary>,
     /// The evidence key that signed the bundle.
     pub kid: String,
     pub generated_at: String,
@@ -275,13 +293,16 @@ pub fn sign(
 
 /// Verifies a bundle offline, in the order of `docs/evidence-bundle.md`:
 ///
-/// 1. `format` is `charter-evidence/1` and the bundle has exactly the members of the format;
+/// 1. `format` is `charter-evidence/2` and the bundle has exactly the members of the format;
 /// 2. the signature verifies with the key in `keys` the JWS header names (`alg` `EdDSA`);
 /// 3. every event's hash is the SHA-256 of its body, which is a canonical audit record with
 ///    that `seq`; events ascend by `seq`;
-/// 4. links are contiguous, cover the events and end at `head`; each event's `prev` and
-///    hash match the links;
-/// 5. every statement's cited events are in the bundle and its `facts` match them.
+/// 4. the last event is the bundle's `evidence.issue` record about its subject; from it, and
+///    from every head it commits, each sub-chain links back (`details.subject_prev`) through
+///    events the bundle carries to its subject's creation record;
+/// 5. every statement's cited events are in the bundle and its `facts` match them; every
+///    lifecycle event on a sub-chain is stated; each usage statement is the committed
+///    summary.
 ///
 /// # Errors
 ///
@@ -296,16 +317,20 @@ pub fn verify(bundle: &Value) -> Result<Summary, BundleError> {
         ));
     }
     let generated_at = string_member(members, "generated_at")?;
+    check_names(members)?;
+    check_checkpoint_list(members)?;
     let kid = check_signature(bundle, members)?;
     let events = check_events(members)?;
-    let head = check_links(members, &events)?;
-    let statements_by_kind = check_statements(members, &events)?;
+    let chains = check_subchains(&subject.id, &events)?;
+    let statements_by_kind = check_statements(members, &events, &chains)?;
     Ok(Summary {
         subject_type: subject.kind,
         subject_id: subject.id,
         statements_by_kind,
         events: events.len(),
-        head,
+        head: chains.head.clone(),
+        subchains: chains.seqs_by_subject(),
+        usage: chains.usage,
         kid,
         generated_at,
     })
@@ -335,7 +360,7 @@ fn check_members(bundle: &Value) -> Result<&Map<String, Value>, BundleError> {
             return Err(shape(name, "not a string"));
         }
     }
-    for name in ["statements", "events", "links", "keys"] {
+    for name in ["statements", "events", "checkpoints", "keys"] {
         if !members.get(name).is_some_and(Value::is_array) {
             return Err(shape(name, "not an array"));
         }
@@ -766,101 +791,351 @@ fn check_events(members: &Map<String, Value>) -> Result<BTreeMap<u64, Event>, Bu
     Ok(events)
 }
 
-#[derive(Deserialize)]
+/// `names`: an object of id → name, for people; not checked against events.
+fn check_names(members: &Map<String, Value>) -> Result<(), BundleError> {
+    let names = members
+        .get("names")
+        .and_then(Value::as_object)
+        .ok_or_else(|| shape("names", "not an object"))?;
+    if let Some((id, _)) = names.iter().find(|(_, v)| !v.is_string()) {
+        return Err(shape(
+            "names",
+            format!("the name of {id:?} is not a string"),
+        ));
+    }
+    Ok(())
+}
+
+/// One entry of `checkpoints`: the chain hash the server's database held at a checkpoint's
+/// seq when the bundle was made.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Link {
+struct ChainAt {
     seq: u64,
     hash: String,
 }
 
-/// Step 4: links contiguous from the first event's predecessor to `head`, and every event
-/// in its place. Returns the head.
-fn check_links(
-    members: &Map<String, Value>,
-    events: &BTreeMap<u64, Event>,
-) -> Result<ChainHead, BundleError> {
-    let head: Link = member(members, "head")?;
-    let mut links: Vec<Link> = Vec::new();
-    for (i, raw) in array(members, "links").iter().enumerate() {
-        let link =
-            Link::deserialize(raw).map_err(|e| shape(format!("links[{i}]"), e.to_string()))?;
-        if link.seq == 0 {
-            return Err(BundleError::Links(
-                "seq 0 is not a record (the genesis hash is known)".into(),
+fn checkpoint_list(members: &Map<String, Value>) -> Result<Vec<ChainAt>, BundleError> {
+    let mut out: Vec<ChainAt> = Vec::new();
+    for (i, raw) in array(members, "checkpoints").iter().enumerate() {
+        let at = ChainAt::deserialize(raw)
+            .map_err(|e| shape(format!("checkpoints[{i}]"), e.to_string()))?;
+        if out.last().is_some_and(|l| l.seq >= at.seq) {
+            return Err(shape(
+                format!("checkpoints[{i}]"),
+                "entries ascend by seq, no seq twice",
             ));
         }
-        if let Some(prev) = links.last() {
-            let expected = prev.seq.saturating_add(1);
-            if link.seq > expected {
-                return Err(BundleError::Links(format!("gap at seq {expected}")));
-            }
-            if link.seq < expected {
-                return Err(BundleError::Links(format!(
-                    "seq {} after seq {} (links ascend by one)",
-                    link.seq, prev.seq
-                )));
-            }
-        }
-        links.push(link);
+        out.push(at);
     }
-    let (Some(first), Some(last)) = (links.first(), links.last()) else {
-        return Err(BundleError::Links(format!(
-            "none; they must end at head (seq {})",
-            head.seq
-        )));
+    Ok(out)
+}
+
+/// Step 1 (shape of `checkpoints`).
+fn check_checkpoint_list(members: &Map<String, Value>) -> Result<(), BundleError> {
+    checkpoint_list(members).map(|_| ())
+}
+
+/// The first action of each kind of subject's sub-chain.
+const CREATIONS: &[&str] = &[
+    action::GRANT_REQUEST,
+    action::GRANT_EMERGENCY_OPEN,
+    action::PARTNER_CREATE,
+    action::CREDENTIAL_ISSUE,
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadRef {
+    seq: u64,
+    hash: String,
+}
+
+/// `details` of the `evidence.issue` record that heads a bundle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueDetails {
+    /// The heads of the other sub-chains the bundle carries (credentials, the partner, the
+    /// grants of a partner bundle), by subject id.
+    heads: BTreeMap<String, HeadRef>,
+    /// The committed usage summary of each grant the bundle is about.
+    usage: BTreeMap<String, UsageSummary>,
+    #[allow(dead_code)]
+    subject_prev: Option<String>,
+}
+
+/// The sub-chains of a bundle, as step 4 walked them.
+struct Chains {
+    /// The `evidence.issue` record.
+    head: ChainHead,
+    /// seq → subject, for every event on a sub-chain.
+    on_chain: BTreeMap<u64, String>,
+    /// The committed usage summaries.
+    usage: BTreeMap<String, UsageSummary>,
+}
+
+impl Chains {
+    fn seqs_by_subject(&self) -> BTreeMap<String, Vec<u64>> {
+        let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for (seq, subject) in &self.on_chain {
+            out.entry(subject.clone()).or_default().push(*seq);
+        }
+        out
+    }
+}
+
+fn chain_err(subject: &str, reason: impl Into<String>) -> BundleError {
+    BundleError::SubChain {
+        subject: subject.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Step 4: the bundle's head is its `evidence.issue` record about the subject; every
+/// sub-chain it commits (its own, and `details.heads`) links back, event by event, to its
+/// subject's creation record; no lifecycle event of those subjects lies off its sub-chain.
+fn check_subchains(subject: &str, events: &BTreeMap<u64, Event>) -> Result<Chains, BundleError> {
+    let Some((&issue_seq, issue)) = events.iter().next_back() else {
+        return Err(chain_err(subject, "the bundle carries no events"));
     };
-    if last.seq != head.seq {
-        return Err(BundleError::Links(format!(
-            "end at seq {}, but head is seq {}",
-            last.seq, head.seq
-        )));
+    if issue.rec.action != action::EVIDENCE_ISSUE || issue.rec.target != subject {
+        return Err(chain_err(
+            subject,
+            format!(
+                "the last event ({issue_seq}, {} about {:?}) is not the bundle's evidence.issue record about its subject",
+                issue.rec.action, issue.rec.target
+            ),
+        ));
     }
-    if last.hash != head.hash {
-        return Err(BundleError::Links(format!(
-            "hash at seq {} differs from head",
-            last.seq
-        )));
-    }
-    if let Some(&lowest) = events.keys().next() {
-        let needed = lowest.saturating_sub(1).max(1);
-        if first.seq > needed {
-            return Err(BundleError::Links(format!(
-                "start at seq {}; event {lowest} needs the link at seq {needed}",
-                first.seq
-            )));
+    let details = IssueDetails::deserialize(&issue.rec.details)
+        .map_err(|e| event_err(issue_seq, format!("details of evidence.issue: {e}")))?;
+    let by_hash: BTreeMap<&str, u64> = events
+        .iter()
+        .map(|(seq, e)| (e.hash.as_str(), *seq))
+        .collect();
+    let mut heads: Vec<(String, u64, String)> =
+        vec![(subject.to_owned(), issue_seq, issue.hash.clone())];
+    for (id, h) in &details.heads {
+        if id == subject {
+            return Err(event_err(
+                issue_seq,
+                "details.heads names the bundle's own subject",
+            ));
         }
+        heads.push((id.clone(), h.seq, h.hash.clone()));
     }
-    let link_at = |seq: u64| -> Option<&Link> {
-        let index = usize::try_from(seq.checked_sub(first.seq)?).ok()?;
-        links.get(index)
-    };
-    for (&seq, event) in events {
-        if seq > head.seq {
-            return Err(event_err(seq, format!("after head (seq {})", head.seq)));
-        }
-        if seq == 1 {
-            if event.rec.prev != GENESIS_HASH {
-                return Err(event_err(seq, "prev is not the genesis hash"));
-            }
-        } else {
-            let prev = link_at(seq - 1)
-                .ok_or_else(|| event_err(seq, format!("no link at seq {}", seq - 1)))?;
-            if event.rec.prev != prev.hash {
-                return Err(event_err(
-                    seq,
-                    format!("prev differs from link {}", seq - 1),
+    let mut on_chain: BTreeMap<u64, String> = BTreeMap::new();
+    for (id, seq, hash) in &heads {
+        let head = events.get(seq).filter(|e| &e.hash == hash).ok_or_else(|| {
+            chain_err(
+                id,
+                format!("its head, record {seq}, is not in the bundle (or has another hash)"),
+            )
+        })?;
+        let mut cur = (*seq, head);
+        loop {
+            let (seq, event) = cur;
+            if event.rec.target != *id || !action::on_subject_chain(&event.rec.action, id) {
+                return Err(chain_err(
+                    id,
+                    format!(
+                        "record {seq} ({} about {:?}) is not a lifecycle record of this subject",
+                        event.rec.action, event.rec.target
+                    ),
                 ));
             }
-        }
-        let own = link_at(seq).ok_or_else(|| event_err(seq, format!("no link at seq {seq}")))?;
-        if event.hash != own.hash {
-            return Err(event_err(seq, format!("hash differs from link {seq}")));
+            if on_chain.insert(seq, id.clone()).is_some() {
+                return Err(chain_err(id, format!("record {seq} is on two sub-chains")));
+            }
+            let link = event.rec.details.get(SUBJECT_PREV).ok_or_else(|| {
+                chain_err(
+                    id,
+                    format!(
+                        "record {seq} carries no details.subject_prev (written before sub-chains?)"
+                    ),
+                )
+            })?;
+            match link {
+                Value::Null => {
+                    if !CREATIONS.contains(&event.rec.action.as_str()) {
+                        return Err(chain_err(
+                            id,
+                            format!(
+                                "starts at record {seq} ({}), not at the subject's creation record",
+                                event.rec.action
+                            ),
+                        ));
+                    }
+                    break;
+                }
+                Value::String(prev) => {
+                    let short: String = prev.chars().take(12).collect();
+                    let prev_seq = *by_hash.get(prev.as_str()).ok_or_else(|| {
+                        chain_err(
+                            id,
+                            format!(
+                                "record {seq} follows record {short}…, which the bundle does not carry: an event of the subject was left out"
+                            ),
+                        )
+                    })?;
+                    if prev_seq >= seq {
+                        return Err(chain_err(
+                            id,
+                            format!("record {seq} links forward to record {prev_seq}"),
+                        ));
+                    }
+                    let prev_event = events.get(&prev_seq).ok_or_else(|| {
+                        chain_err(id, format!("record {prev_seq} is not in the bundle"))
+                    })?;
+                    cur = (prev_seq, prev_event);
+                }
+                _ => {
+                    return Err(chain_err(
+                        id,
+                        format!("record {seq}: details.subject_prev is neither a hash nor null"),
+                    ));
+                }
+            }
         }
     }
-    Ok(ChainHead {
-        seq: head.seq,
-        hash: head.hash,
+    // Every lifecycle record of these subjects that the bundle carries is on its sub-chain.
+    let subjects: BTreeSet<&str> = heads.iter().map(|(id, _, _)| id.as_str()).collect();
+    for (seq, event) in events {
+        let about = event.rec.target.as_str();
+        if subjects.contains(about)
+            && action::on_subject_chain(&event.rec.action, about)
+            && !on_chain.contains_key(seq)
+        {
+            return Err(chain_err(
+                about,
+                format!(
+                    "record {seq} ({}) is not on the subject's sub-chain",
+                    event.rec.action
+                ),
+            ));
+        }
+    }
+    Ok(Chains {
+        head: ChainHead {
+            seq: issue_seq,
+            hash: issue.hash.clone(),
+        },
+        on_chain,
+        usage: details.usage,
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Against the auditor's checkpoints, and an earlier bundle
+// ---------------------------------------------------------------------------------------
+
+/// What [`check_checkpoints`] compared.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckpointAgreement {
+    /// Seqs of the auditor's checkpoints the bundle agrees with.
+    pub agreed: Vec<u64>,
+    /// Checkpoints outside the bundle's span (before its subject's first record or after
+    /// its head): nothing to compare.
+    pub outside: usize,
+}
+
+/// Checks a verified bundle against the auditor's own checkpoints (`--checkpoint FILE`):
+/// for every checkpoint whose seq lies from the subject's first record to the bundle's head,
+/// the bundle must record the chain hash at that seq, equal to the checkpoint's (and an
+/// event at that seq must have that hash). A chain rewritten after the checkpoint holds
+/// another hash there; one that no longer announces the checkpoint leaves it out. The
+/// checkpoints' own signatures are checked by the caller.
+///
+/// # Errors
+///
+/// [`BundleError::Checkpoint`] naming the first checkpoint the bundle does not agree with.
+pub fn check_checkpoints(
+    bundle: &Value,
+    summary: &Summary,
+    checkpoints: &[crate::checkpoint::Checkpoint],
+) -> Result<CheckpointAgreement, BundleError> {
+    let members = bundle
+        .as_object()
+        .ok_or_else(|| shape("bundle", "not a JSON object"))?;
+    let recorded = checkpoint_list(members)?;
+    let first = summary
+        .subchains
+        .get(&summary.subject_id)
+        .and_then(|s| s.first())
+        .copied()
+        .unwrap_or(summary.head.seq);
+    let events: BTreeMap<u64, String> = array(members, "events")
+        .iter()
+        .filter_map(|e| Some((e.get("seq")?.as_u64()?, e.get("hash")?.as_str()?.to_owned())))
+        .collect();
+    let mut agreed = Vec::new();
+    let mut outside = 0;
+    for cp in checkpoints {
+        if cp.seq < first || cp.seq > summary.head.seq {
+            outside += 1;
+            continue;
+        }
+        let err = |reason: &str| BundleError::Checkpoint {
+            seq: cp.seq,
+            reason: reason.to_owned(),
+        };
+        let at = recorded.iter().find(|r| r.seq == cp.seq).ok_or_else(|| {
+            err("the bundle does not record the chain there: the log it was made from no longer announces this checkpoint")
+        })?;
+        if at.hash != cp.hash || events.get(&cp.seq).is_some_and(|h| *h != cp.hash) {
+            return Err(err(
+                "the bundle's chain holds another hash there: the log was rewritten after this checkpoint",
+            ));
+        }
+        agreed.push(cp.seq);
+    }
+    Ok(CheckpointAgreement { agreed, outside })
+}
+
+/// Checks that a verified bundle extends an earlier verified bundle of the same subject:
+/// the earlier bundle's head (its `evidence.issue` record) is on the new bundle's sub-chain
+/// of the subject, with the same hash. A later bundle that dropped or rewrote an event the
+/// earlier one carried cannot link back through it.
+///
+/// # Errors
+///
+/// [`BundleError::Previous`] saying why not.
+pub fn check_extends(
+    new: &Value,
+    new_summary: &Summary,
+    previous: &Summary,
+) -> Result<(), BundleError> {
+    let err = |reason: String| BundleError::Previous(reason);
+    if (
+        new_summary.subject_type.as_str(),
+        new_summary.subject_id.as_str(),
+    ) != (previous.subject_type.as_str(), previous.subject_id.as_str())
+    {
+        return Err(err(format!(
+            "it is about {} {}, this bundle about {} {}",
+            previous.subject_type,
+            previous.subject_id,
+            new_summary.subject_type,
+            new_summary.subject_id
+        )));
+    }
+    let on_chain = new_summary
+        .subchains
+        .get(&new_summary.subject_id)
+        .is_some_and(|s| s.contains(&previous.head.seq));
+    let same_hash = array(new.as_object().unwrap_or(&Map::new()), "events")
+        .iter()
+        .any(|e| {
+            e.get("seq").and_then(Value::as_u64) == Some(previous.head.seq)
+                && e.get("hash").and_then(Value::as_str) == Some(previous.head.hash.as_str())
+        });
+    if !(on_chain && same_hash) {
+        return Err(err(format!(
+            "its head, record {}, is not on this bundle's sub-chain of {}: this bundle does not extend it",
+            previous.head.seq, previous.subject_id
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -881,9 +1156,13 @@ struct Statement {
 fn check_statements(
     members: &Map<String, Value>,
     events: &BTreeMap<u64, Event>,
+    chains: &Chains,
 ) -> Result<BTreeMap<String, usize>, BundleError> {
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     let mut ids: BTreeSet<String> = BTreeSet::new();
+    // (seq, kind) of every citation, for the coverage check; grants whose usage is stated.
+    let mut stated: BTreeSet<(u64, &'static str)> = BTreeSet::new();
+    let mut usage_stated: BTreeSet<String> = BTreeSet::new();
     for (i, raw) in array(members, "statements").iter().enumerate() {
         let place = raw.get("id").and_then(Value::as_str).map_or_else(
             || format!("statements[{i}]"),
@@ -909,17 +1188,80 @@ fn check_statements(
             })?;
             cited.push((seq, event));
         }
-        if kind.is_aggregate() {
-            check_aggregate(&st, kind, &cited)?;
+        if kind == Kind::Usage {
+            check_usage(&st, chains)?;
+            if !usage_stated.insert(st.grant.clone()) {
+                return Err(statement_err(
+                    &st.id,
+                    format!("a second usage statement of {:?}", st.grant),
+                ));
+            }
         } else {
             check_single(&st, kind, &cited)?;
         }
+        for (seq, _) in &cited {
+            stated.insert((*seq, kind.name()));
+        }
         *by_kind.entry(st.kind).or_default() += 1;
+    }
+    // Every lifecycle event on a sub-chain is stated, by a statement of its kind.
+    for (seq, subject) in &chains.on_chain {
+        let Some(event) = events.get(seq) else {
+            continue;
+        };
+        if let Some(kind) = Kind::stating(&event.rec.action)
+            && !stated.contains(&(*seq, kind.name()))
+        {
+            return Err(BundleError::SubChain {
+                subject: subject.clone(),
+                reason: format!(
+                    "record {seq} ({}) is stated by no {} statement",
+                    event.rec.action,
+                    kind.name()
+                ),
+            });
+        }
+    }
+    if let Some(grant) = chains.usage.keys().find(|g| !usage_stated.contains(*g)) {
+        return Err(BundleError::SubChain {
+            subject: grant.clone(),
+            reason: "its committed usage is stated by no usage statement".into(),
+        });
     }
     Ok(by_kind)
 }
 
-/// The statement kinds of `charter-evidence/1`.
+/// A `usage` statement: its facts are exactly the summary committed for its grant by the
+/// bundle's `evidence.issue` record, which is the one event it cites.
+fn check_usage(st: &Statement, chains: &Chains) -> Result<(), BundleError> {
+    if st.events != [chains.head.seq] {
+        return Err(statement_err(
+            &st.id,
+            format!(
+                "a usage statement cites the evidence.issue record {} alone",
+                chains.head.seq
+            ),
+        ));
+    }
+    let committed = chains
+        .usage
+        .get(&st.grant)
+        .ok_or_else(|| statement_err(&st.id, format!("no usage of {:?} is committed", st.grant)))?;
+    let committed =
+        serde_json::to_value(committed).map_err(|e| statement_err(&st.id, e.to_string()))?;
+    if Value::Object(st.facts.clone()) != committed {
+        return Err(statement_err(
+            &st.id,
+            format!(
+                "facts differ from the usage committed by event {}",
+                chains.head.seq
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The statement kinds of `charter-evidence/2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Requested,
@@ -928,7 +1270,6 @@ enum Kind {
     Reach,
     ApiDefinition,
     Credential,
-    TokenIssued,
     Usage,
     Review,
     Emergency,
@@ -961,7 +1302,6 @@ impl Kind {
             "reach" => Self::Reach,
             "api_definition" => Self::ApiDefinition,
             "credential" => Self::Credential,
-            "token_issued" => Self::TokenIssued,
             "usage" => Self::Usage,
             "review" => Self::Review,
             "emergency" => Self::Emergency,
@@ -971,8 +1311,39 @@ impl Kind {
         })
     }
 
-    fn is_aggregate(self) -> bool {
-        matches!(self, Self::TokenIssued | Self::Usage)
+    fn name(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Reach => "reach",
+            Self::ApiDefinition => "api_definition",
+            Self::Credential => "credential",
+            Self::Usage => "usage",
+            Self::Review => "review",
+            Self::Emergency => "emergency",
+            Self::Removed => "removed",
+            Self::Offboarding => "offboarding",
+        }
+    }
+
+    /// The kind of statement a lifecycle event of this action must be cited by.
+    fn stating(action: &str) -> Option<Self> {
+        Some(match action {
+            action::GRANT_REQUEST | action::GRANT_EMERGENCY_OPEN => Self::Requested,
+            action::GRANT_APPROVE => Self::Approved,
+            action::GRANT_REJECT => Self::Rejected,
+            action::REVIEW_ATTEST => Self::Review,
+            action::GRANT_REVOKE | action::GRANT_EXPIRE | action::GRANT_EMERGENCY_END => {
+                Self::Removed
+            }
+            action::CREDENTIAL_ISSUE
+            | action::CREDENTIAL_ROTATE
+            | action::CREDENTIAL_REVOKE
+            | action::CREDENTIAL_EXPIRE => Self::Credential,
+            action::PARTNER_OFFBOARD => Self::Offboarding,
+            _ => return None,
+        })
     }
 
     /// The actions a cited event may have; `None`: any (the grant's state is in `details.after`).
@@ -989,8 +1360,7 @@ impl Kind {
                 action::CREDENTIAL_REVOKE,
                 action::CREDENTIAL_EXPIRE,
             ],
-            Self::TokenIssued => &[action::TOKEN_ISSUE],
-            Self::Usage => &[action::ACCESS_DECISION],
+            Self::Usage => &[action::EVIDENCE_ISSUE],
             Self::Review => &[action::REVIEW_ATTEST],
             Self::Emergency => &[action::GRANT_EMERGENCY_OPEN, action::GRANT_EMERGENCY_END],
             Self::Removed => &[
@@ -1051,7 +1421,7 @@ impl Kind {
                 ("checks_failed", ChecksFailed),
                 ("at", At),
             ],
-            Self::TokenIssued | Self::Usage => &[],
+            Self::Usage => &[],
         }
     }
 }
@@ -1171,89 +1541,6 @@ fn check_fact_names<'a>(
             return Err(statement_err(
                 &st.id,
                 format!("facts.{key} is not a fact of a {} statement", st.kind),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `token_issued` and `usage`: counts over the cited events, and their earliest and latest
-/// `at`; every cited event is about the statement's grant.
-fn check_aggregate(st: &Statement, kind: Kind, cited: &[(u64, &Event)]) -> Result<(), BundleError> {
-    check_actions(st, kind, cited)?;
-    let counts: &[&str] = if kind == Kind::Usage {
-        &["allowed", "denied"]
-    } else {
-        &["count"]
-    };
-    let names = counts.iter().copied().chain(["first_at", "last_at"]);
-    check_fact_names(st, names, false)?;
-
-    let mut allowed = 0_usize;
-    let mut denied = 0_usize;
-    let mut first: Option<(jiff::Timestamp, &str)> = None;
-    let mut last: Option<(jiff::Timestamp, &str)> = None;
-    for (seq, event) in cited {
-        let rec = &event.rec;
-        if rec.target != st.grant {
-            return Err(statement_err(
-                &st.id,
-                format!(
-                    "event {seq} is about {:?}, not grant {:?}",
-                    rec.target, st.grant
-                ),
-            ));
-        }
-        if kind == Kind::Usage {
-            match rec.details.get("decision").and_then(Value::as_str) {
-                Some("allow") => allowed += 1,
-                Some("deny") => denied += 1,
-                _ => {
-                    return Err(statement_err(
-                        &st.id,
-                        format!("event {seq}: details.decision is neither allow nor deny"),
-                    ));
-                }
-            }
-        }
-        let at: jiff::Timestamp = rec.at.parse().map_err(|_| {
-            statement_err(
-                &st.id,
-                format!("event {seq}: at is not an RFC 3339 timestamp"),
-            )
-        })?;
-        if first.is_none_or(|(t, _)| at < t) {
-            first = Some((at, rec.at.as_str()));
-        }
-        if last.is_none_or(|(t, _)| at >= t) {
-            last = Some((at, rec.at.as_str()));
-        }
-    }
-    let expected_counts: Vec<(&str, usize)> = if kind == Kind::Usage {
-        vec![("allowed", allowed), ("denied", denied)]
-    } else {
-        vec![("count", cited.len())]
-    };
-    for (name, n) in expected_counts {
-        let stated = st.facts.get(name).unwrap_or(&Value::Null);
-        if stated.as_u64() != u64::try_from(n).ok() {
-            return Err(statement_err(
-                &st.id,
-                format!("facts.{name} is {stated}, the cited events give {n}"),
-            ));
-        }
-    }
-    for (name, bound) in [("first_at", first), ("last_at", last)] {
-        let expected = bound.map_or(Value::Null, |(_, text)| Value::String(text.to_owned()));
-        if st.facts.get(name).unwrap_or(&Value::Null) != &expected {
-            let what = if name == "first_at" {
-                "earliest"
-            } else {
-                "latest"
-            };
-            return Err(statement_err(
-                &st.id,
-                format!("facts.{name} is not the {what} at of the cited events ({expected})"),
             ));
         }
     }

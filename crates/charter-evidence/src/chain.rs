@@ -98,6 +98,31 @@ impl PreparedRecord {
         })
     }
 
+    /// Links the record into its subject's sub-chain: sets `details.subject_prev` to the
+    /// hash of the previous record about the same target (`None`: this is the first, and the
+    /// member is `null`), replacing whatever the submitter put there. The writer calls this
+    /// for records [`crate::action::on_subject_chain`] selects, before sealing. `details`
+    /// that are not an object are left alone (the record then carries no link, which a
+    /// bundle verifier reports).
+    ///
+    /// # Errors
+    ///
+    /// [`CanonicalError`] if the details do not parse back (they were canonicalised by
+    /// [`prepare`](Self::prepare), so only a hand-made record fails).
+    pub fn link_subject(&mut self, subject_prev: Option<&str>) -> Result<(), CanonicalError> {
+        let mut details: serde_json::Value = serde_json::from_str(&self.details)?;
+        if let Some(members) = details.as_object_mut() {
+            members.insert(
+                SUBJECT_PREV.to_owned(),
+                subject_prev.map_or(serde_json::Value::Null, |h| {
+                    serde_json::Value::String(h.to_owned())
+                }),
+            );
+            self.details = canonical_json(&details)?;
+        }
+        Ok(())
+    }
+
     /// Seals the record after `head`: returns `(seq, canonical body, hash)`. The members are
     /// written in RFC 8785 order (action, actor, at, details, prev, reason, seq, target).
     pub fn seal(&self, head: &ChainHead) -> (u64, String, String) {
@@ -128,6 +153,9 @@ impl PreparedRecord {
         (seq, body, hash)
     }
 }
+
+/// The member of `details` that links a record to the previous record of its subject.
+pub const SUBJECT_PREV: &str = "subject_prev";
 
 /// Lowercase hex of SHA-256 over the UTF-8 bytes of a canonical encoding.
 pub fn record_hash(canonical: &str) -> String {

@@ -185,6 +185,7 @@ pub fn control_router(state: Shared) -> Router {
         .routes(routes!(offboarding::offboard))
         .routes(routes!(evidence::for_grant))
         .routes(routes!(evidence::for_partner))
+        .routes(routes!(evidence::usage_proof))
         .routes(routes!(routes::reviews::start, routes::reviews::list))
         .routes(routes!(routes::reviews::get))
         .routes(routes!(routes::reviews::attest))

@@ -2,10 +2,12 @@
 //! both PostgreSQL and SQLite accept) and differ only in how they connect, migrate and lock
 //! the chain head; the shared part is expanded once per backend by `sql_backend!`.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use charter_evidence::action::on_subject_chain;
 use charter_evidence::{ChainHead, StoredRecord};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -18,10 +20,20 @@ use crate::{
     StoreError, UnitError,
 };
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_subject_heads.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_subject_heads.sql"),
+    ),
+];
 
 /// Audit rows per multi-row INSERT (7 binds each; far below either backend's limit).
 const INSERT_CHUNK: usize = 200;
@@ -382,6 +394,20 @@ macro_rules! sql_backend {
                     .await?;
                 let seq: i64 = row.try_get("seq")?;
                 let mut head = ChainHead { seq: u64::try_from(seq).unwrap_or(0), hash: row.try_get("hash")? };
+                // The head of every sub-chain a record of the batch joins, read once; moved
+                // as records are sealed and written back at the end.
+                let mut subjects: HashMap<String, Option<String>> = HashMap::new();
+                for rec in units.iter().flat_map(|u| u.audit.iter()) {
+                    if on_subject_chain(&rec.action, &rec.target) && !subjects.contains_key(&rec.target) {
+                        let hash: Option<String> =
+                            sqlx::query_scalar("SELECT hash FROM audit_subject_head WHERE subject = $1")
+                                .bind(&rec.target)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        subjects.insert(rec.target.clone(), hash);
+                    }
+                }
+                let mut moved: HashMap<String, (u64, String)> = HashMap::new();
                 let mut results = Vec::with_capacity(units.len());
                 let mut changed: Vec<String> = Vec::new();
                 // Sealed records of every applied unit, inserted together at the end (a
@@ -408,10 +434,40 @@ macro_rules! sql_backend {
                     };
                     let mut unit_head = head.clone();
                     let mut sealed = Vec::with_capacity(unit.audit.len());
-                    for rec in unit.audit {
+                    // Sub-chain heads as they will be if this unit commits.
+                    let mut unit_subjects: Vec<(String, u64, String)> = Vec::new();
+                    let mut unlinkable = None;
+                    for mut rec in unit.audit {
+                        let subject = on_subject_chain(&rec.action, &rec.target).then(|| rec.target.clone());
+                        if let Some(subject) = &subject {
+                            let prev = unit_subjects
+                                .iter()
+                                .rev()
+                                .find(|(s, _, _)| s == subject)
+                                .map(|(_, _, h)| Some(h.clone()))
+                                .unwrap_or_else(|| subjects.get(subject).cloned().flatten());
+                            if let Err(e) = rec.link_subject(prev.as_deref()) {
+                                unlinkable = Some(e.to_string());
+                                break;
+                            }
+                        }
                         let (seq, body, hash) = rec.seal(&unit_head);
                         unit_head = ChainHead { seq, hash: hash.clone() };
+                        if let Some(subject) = subject {
+                            unit_subjects.push((subject, seq, hash.clone()));
+                        }
                         sealed.push((seq, rec, body, hash));
+                    }
+                    if let Some(e) = unlinkable {
+                        if let Some(sp) = sp {
+                            sp.rollback().await?;
+                        }
+                        results.push(Err(UnitError::Unencodable(e)));
+                        continue;
+                    }
+                    for (subject, seq, hash) in unit_subjects {
+                        subjects.insert(subject.clone(), Some(hash.clone()));
+                        moved.insert(subject, (seq, hash));
                     }
                     if let Some(sp) = sp {
                         sp.commit().await?;
@@ -438,6 +494,17 @@ macro_rules! sql_backend {
                             .push_bind(hash.as_str());
                     });
                     qb.build().execute(&mut *tx).await?;
+                }
+                for (subject, (seq, hash)) in &moved {
+                    sqlx::query(
+                        "INSERT INTO audit_subject_head (subject, seq, hash) VALUES ($1, $2, $3) \
+                         ON CONFLICT (subject) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                    )
+                    .bind(subject)
+                    .bind(i64::try_from(*seq).unwrap_or(i64::MAX))
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
                     .bind(i64::try_from(head.seq).unwrap_or(i64::MAX))

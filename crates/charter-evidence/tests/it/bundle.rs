@@ -13,7 +13,11 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::HashMap;
+
+use charter_evidence::action::on_subject_chain;
 use charter_evidence::bundle::{self, BundleError, FORMAT};
+use charter_evidence::usage::UsageTree;
 use charter_evidence::{AuditRecord, ChainHead, canonical_json, record_hash};
 use serde_json::{Value, json};
 
@@ -58,6 +62,8 @@ struct Log {
     head: ChainHead,
     /// (record, canonical body, hash), `rows[i]` is seq `i + 1`.
     rows: Vec<(AuditRecord, String, String)>,
+    /// The head of each subject's sub-chain, as the writer keeps it.
+    subjects: HashMap<String, String>,
 }
 
 impl Log {
@@ -70,6 +76,12 @@ impl Log {
         reason: Option<&str>,
         details: Value,
     ) -> u64 {
+        let mut details = details;
+        // Linked into its subject's sub-chain as the writer does it.
+        let linked = on_subject_chain(action, target);
+        if linked {
+            details["subject_prev"] = self.subjects.get(target).map_or(Value::Null, |h| json!(h));
+        }
         let mut rec = AuditRecord {
             seq: 0,
             at: at.to_owned(),
@@ -81,6 +93,9 @@ impl Log {
             prev: String::new(),
         };
         let (body, hash) = rec.seal(&self.head).unwrap();
+        if linked {
+            self.subjects.insert(target.to_owned(), hash.clone());
+        }
         self.head = ChainHead {
             seq: rec.seq,
             hash: hash.clone(),
@@ -244,8 +259,36 @@ fn log() -> Log {
         Some("unknown_client"),
         json!({ "decision": "deny", "reason": "unknown_client" }),
     );
+    // 14: the bundle's own evidence.issue record, heading the grant's sub-chain and
+    // committing the credential's and the partner's heads and the grant's usage.
+    let heads = json!({
+        CREDENTIAL: { "seq": 7, "hash": log.row(7).2 },
+        PARTNER: { "seq": 2, "hash": log.row(2).2 },
+    });
+    let usage = json!({ GRANT: usage_of(&log) });
+    log.push(
+        "2026-11-29T02:00:00Z",
+        "prn_01JAUDITOR",
+        "evidence.issue",
+        GRANT,
+        None,
+        json!({ "heads": heads, "usage": usage }),
+    );
     log
 }
+
+/// The grant's usage summary over records 8–11.
+fn usage_of(log: &Log) -> Value {
+    let mut tree = UsageTree::new(GRANT);
+    for seq in 8..=11 {
+        let (rec, _, hash) = log.row(seq);
+        tree.push(hash, rec).unwrap();
+    }
+    serde_json::to_value(tree.summary()).unwrap()
+}
+
+/// The seq of the fixture's evidence.issue record.
+const ISSUE: u64 = 14;
 
 fn statement(id: usize, kind: &str, text: &str, facts: Value, events: &[u64]) -> Value {
     json!({ "id": format!("st-{id}"), "kind": kind, "grant": GRANT, "text": text, "facts": facts, "events": events })
@@ -298,20 +341,13 @@ fn statements(log: &Log) -> Vec<Value> {
         ),
         statement(
             6,
-            "token_issued",
-            "2 access tokens issued between 2026-11-04T07:00:00Z and 2026-11-05T07:00:00Z",
-            json!({ "count": 2, "first_at": at(8), "last_at": at(10) }),
-            &[8, 10],
+            "usage",
+            "1 calls allowed and 1 denied between 2026-11-04T07:00:01.250Z and 2026-11-05T07:00:02Z; 2 access tokens issued",
+            usage_of(log),
+            &[ISSUE],
         ),
         statement(
             7,
-            "usage",
-            "1 calls allowed and 1 denied between 2026-11-04T07:00:01.250Z and 2026-11-05T07:00:02Z",
-            json!({ "allowed": 1, "denied": 1, "first_at": at(9), "last_at": at(11) }),
-            &[9, 11],
-        ),
-        statement(
-            8,
             "removed",
             "access removed (grant.revoke) by prn_01JSECURITY on 2026-11-28T16:00:00Z",
             json!({ "actor": "prn_01JSECURITY", "at": at(12), "action": "grant.revoke",
@@ -321,10 +357,10 @@ fn statements(log: &Log) -> Vec<Value> {
     ]
 }
 
-/// An unsigned bundle over `statements`: the cited events, links from the lowest cited
-/// seq − 1 to the head, the head, and `keys`.
+/// An unsigned bundle over `statements`: every record of the grant's, the credential's and
+/// the partner's sub-chains, the cited API event, no checkpoints, names, and `keys`.
 fn assemble(log: &Log, statements: Vec<Value>, keys: Vec<Value>) -> Value {
-    let mut cited: Vec<u64> = statements
+    let mut carried: Vec<u64> = statements
         .iter()
         .flat_map(|s| {
             s["events"]
@@ -334,28 +370,30 @@ fn assemble(log: &Log, statements: Vec<Value>, keys: Vec<Value>) -> Value {
                 .map(|e| e.as_u64().unwrap())
         })
         .collect();
-    cited.sort_unstable();
-    cited.dedup();
-    let events: Vec<Value> = cited
+    carried.extend(
+        log.rows
+            .iter()
+            .filter(|(rec, _, _)| on_subject_chain(&rec.action, &rec.target))
+            .map(|(rec, _, _)| rec.seq),
+    );
+    carried.sort_unstable();
+    carried.dedup();
+    let events: Vec<Value> = carried
         .iter()
         .map(|&seq| {
             let (_, body, hash) = log.row(seq);
             json!({ "seq": seq, "hash": hash, "body": body })
         })
         .collect();
-    let from = cited.first().map_or(1, |s| (s - 1).max(1));
-    let links: Vec<Value> = (from..=log.head.seq)
-        .map(|seq| json!({ "seq": seq, "hash": log.row(seq).2 }))
-        .collect();
     json!({
         "format": FORMAT,
         "subject": { "type": "grant", "id": GRANT },
         "issuer": "https://charter.example.com",
         "generated_at": "2026-11-29T02:00:00Z",
+        "names": { PARTNER: "partner-office", API: "Orders" },
         "statements": statements,
         "events": events,
-        "links": links,
-        "head": { "seq": log.head.seq, "hash": log.head.hash },
+        "checkpoints": [],
         "keys": keys,
     })
 }
@@ -426,9 +464,10 @@ fn the_fixture_verifies() {
     let (bundle, _) = fixture();
     let summary = bundle::verify(&bundle).unwrap();
     insta::assert_debug_snapshot!("fixture_summary", summary);
-    // The events are exactly the cited ones; the links start one before the lowest.
-    assert_eq!(summary.events, 9);
-    assert_eq!(bundle["links"][0]["seq"], 2);
+    // The sub-chains (partner 2; grant 4, 6, 12, 14; credential 7) and the cited API event.
+    assert_eq!(summary.events, 7);
+    assert_eq!(summary.subchains[GRANT], [4, 6, 12, ISSUE]);
+    assert_eq!(summary.head.seq, ISSUE);
 }
 
 #[test]
@@ -509,25 +548,6 @@ fn a_generated_key_signs_and_verifies() {
 }
 
 #[test]
-fn a_bundle_citing_record_one_has_no_link_zero() {
-    let log = log();
-    let st = json!({
-        "id": "st-1", "kind": "requested", "grant": GRANT, "text": "-",
-        "facts": { "actor": "system", "at": log.record(1).at, "action": "grant.request" },
-        "events": [1],
-    });
-    let key = fixed_key(7);
-    let mut bundle = assemble(&log, vec![st], vec![jwk(&key, KID)]);
-    assert_eq!(bundle["links"][0]["seq"], 1);
-    sign_with(&mut bundle, &key, KID);
-    // Record 1 is not a grant.request: the links are right, the statement is not.
-    assert_eq!(
-        verify_err(&bundle),
-        "statement st-1: event 1 is evidence_key.create, not grant.request or grant.emergency_open"
-    );
-}
-
-#[test]
 fn other_statement_kinds_check_their_facts() {
     // Review, break-glass and offboarding, on a log of their own.
     let mut log = Log::default();
@@ -555,6 +575,14 @@ fn other_statement_kinds_check_their_facts() {
         Some("reached expires_at"),
         json!({ "after": { "id": GRANT, "emergency": { "incident": "INC-77" } }, "emergency": "INC-77" }),
     );
+    log.push(
+        "2026-12-02T09:00:00Z",
+        "prn_01JADMIN",
+        "partner.create",
+        PARTNER,
+        None,
+        json!({ "after": { "id": PARTNER, "name": "partner-office" } }),
+    );
     let offboard = log.push(
         "2026-12-02T10:00:00Z",
         "prn_01JADMIN",
@@ -564,6 +592,14 @@ fn other_statement_kinds_check_their_facts() {
         json!({ "status": "failed", "checks": [
             { "name": "tokens", "passed": true }, { "name": "gateway", "passed": false }, { "name": "canary", "passed": true },
         ] }),
+    );
+    log.push(
+        "2026-12-02T11:00:00Z",
+        "prn_01JAUDITOR",
+        "evidence.issue",
+        PARTNER,
+        None,
+        json!({ "heads": { GRANT: { "seq": end, "hash": log.row(end).2 } }, "usage": {} }),
     );
     let st = |id: usize, kind: &str, facts: Value, events: &[u64]| {
         statement(id, kind, "-", facts, events)
@@ -628,7 +664,7 @@ fn other_statement_kinds_check_their_facts() {
             1,
             "/facts/seq",
             json!(offboard),
-            "statement st-2: facts.seq 4 is not one of the cited events",
+            "statement st-2: facts.seq 5 is not one of the cited events",
         ),
         (
             2,
@@ -652,13 +688,13 @@ fn other_statement_kinds_check_their_facts() {
             5,
             "/facts/checks_passed",
             json!(3),
-            "statement st-6: facts.checks_passed differs from event 4",
+            "statement st-6: facts.checks_passed differs from event 5",
         ),
         (
             5,
             "/facts/status",
             json!("completed"),
-            "statement st-6: facts.status differs from event 4",
+            "statement st-6: facts.status differs from event 5",
         ),
         (
             2,
@@ -696,9 +732,9 @@ fn an_edited_event_body_is_a_hash_mismatch() {
 }
 
 #[test]
-fn a_deleted_cited_event_is_missing_from_its_statement() {
+fn a_deleted_credential_event_is_a_missing_sub_chain_head() {
     expect_tamper(
-        "statement st-5: cites event 7, which is not in the bundle",
+        "sub-chain of crd_01JWORKLOAD: its head, record 7, is not in the bundle (or has another hash)",
         |b| {
             let i = event_index(b, 7);
             b["events"].as_array_mut().unwrap().remove(i);
@@ -727,39 +763,6 @@ fn a_duplicated_event_is_named() {
 }
 
 #[test]
-fn truncated_links_do_not_reach_the_head() {
-    expect_tamper("links: end at seq 12, but head is seq 13", |b| {
-        b["links"].as_array_mut().unwrap().pop();
-    });
-}
-
-#[test]
-fn a_missing_link_is_a_gap() {
-    expect_tamper("links: gap at seq 5", |b| {
-        let links = b["links"].as_array_mut().unwrap();
-        let i = links.iter().position(|l| l["seq"] == 5).unwrap();
-        links.remove(i);
-    });
-}
-
-#[test]
-fn links_that_start_too_late_are_named() {
-    expect_tamper(
-        "links: start at seq 3; event 3 needs the link at seq 2",
-        |b| {
-            b["links"].as_array_mut().unwrap().remove(0);
-        },
-    );
-}
-
-#[test]
-fn a_moved_head_is_named() {
-    expect_tamper("links: hash at seq 13 differs from head", |b| {
-        b["head"]["hash"] = json!("ab".repeat(32));
-    });
-}
-
-#[test]
 fn a_swapped_approver_in_the_facts_differs_from_the_event() {
     expect_tamper("statement st-2: facts.actor differs from event 6", |b| {
         b["statements"][1]["facts"]["actor"] = json!("prn_01JMALLORY");
@@ -767,23 +770,15 @@ fn a_swapped_approver_in_the_facts_differs_from_the_event() {
 }
 
 #[test]
-fn a_swapped_approver_in_the_event_breaks_the_link() {
-    // The body is edited and its hash recomputed: the event no longer sits in the chain.
-    expect_tamper("event 6: hash differs from link 6", |b| {
-        edit_event(b, 6, true, |rec| rec.actor = "prn_01JMALLORY".into());
-    });
-}
-
-#[test]
-fn an_event_that_does_not_link_to_its_predecessor_is_named() {
-    expect_tamper("event 6: prev differs from link 5", |b| {
-        edit_event(b, 6, true, |rec| rec.prev = "cd".repeat(32));
-        // Make the event's own link agree, so that only `prev` is wrong.
-        let hash = b["events"][event_index(b, 6)]["hash"].clone();
-        let links = b["links"].as_array_mut().unwrap();
-        let i = links.iter().position(|l| l["seq"] == 6).unwrap();
-        links[i]["hash"] = hash;
-    });
+fn a_swapped_approver_in_the_event_breaks_the_sub_chain() {
+    // The body is edited and its hash recomputed: the next record of the grant links to the
+    // original, which the bundle no longer carries.
+    expect_tamper(
+        "sub-chain of grt_01JDELIVERYSYNC: record 12 follows record 04a801c3e1b4…, which the bundle does not carry: an event of the subject was left out",
+        |b| {
+            edit_event(b, 6, true, |rec| rec.actor = "prn_01JMALLORY".into());
+        },
+    );
 }
 
 #[test]
@@ -800,75 +795,9 @@ fn a_non_canonical_body_is_named() {
 }
 
 #[test]
-fn a_changed_count_differs_from_the_cited_events() {
-    expect_tamper(
-        "statement st-6: facts.count is 3, the cited events give 2",
-        |b| {
-            b["statements"][5]["facts"]["count"] = json!(3);
-        },
-    );
-}
-
-#[test]
-fn changed_usage_is_named() {
-    expect_tamper(
-        "statement st-7: facts.denied is 0, the cited events give 1",
-        |b| {
-            b["statements"][6]["facts"]["denied"] = json!(0);
-        },
-    );
-    expect_tamper(
-        "statement st-7: facts.last_at is not the latest at of the cited events (\"2026-11-05T07:00:02Z\")",
-        |b| {
-            b["statements"][6]["facts"]["last_at"] = json!("2026-11-04T07:00:01.250Z");
-        },
-    );
-    // Citing only the allowed call while claiming one denied.
-    expect_tamper(
-        "statement st-7: facts.denied is 1, the cited events give 0",
-        |b| {
-            b["statements"][6]["events"] = json!([9]);
-        },
-    );
-}
-
-#[test]
-fn first_and_last_are_by_instant_not_by_text() {
-    // "…07:00:00.500Z" sorts after "…07:00:00Z" in time but before it as text.
-    let mut log = Log::default();
-    let a = log.push(
-        "2026-11-04T07:00:00.500Z",
-        CLIENT,
-        "token.issue",
-        GRANT,
-        None,
-        json!({}),
-    );
-    let b = log.push(
-        "2026-11-04T07:00:00Z",
-        CLIENT,
-        "token.issue",
-        GRANT,
-        None,
-        json!({}),
-    );
-    let key = fixed_key(7);
-    let st = statement(
-        1,
-        "token_issued",
-        "-",
-        json!({ "count": 2, "first_at": "2026-11-04T07:00:00Z", "last_at": "2026-11-04T07:00:00.500Z" }),
-        &[a, b],
-    );
-    let mut bundle = assemble(&log, vec![st], vec![jwk(&key, KID)]);
-    sign_with(&mut bundle, &key, KID);
-    bundle::verify(&bundle).unwrap();
-}
-
-#[test]
 fn an_unknown_statement_kind_is_an_error() {
-    expect_tamper("statement st-8: unknown kind \"waived\"", |b| {
-        b["statements"][7]["kind"] = json!("waived");
+    expect_tamper("statement st-7: unknown kind \"waived\"", |b| {
+        b["statements"][6]["kind"] = json!("waived");
     });
 }
 
@@ -1026,16 +955,16 @@ fn keys_must_be_ed25519() {
 #[test]
 fn the_format_comes_first() {
     let (mut bundle, _) = fixture();
-    bundle["format"] = json!("charter-evidence/2");
+    bundle["format"] = json!("charter-evidence/1");
     assert_eq!(
         verify_err(&bundle),
-        "format: \"charter-evidence/2\" is not \"charter-evidence/1\""
+        "format: \"charter-evidence/1\" is not \"charter-evidence/2\""
     );
     assert_eq!(verify_err(&json!([])), "bundle: not a JSON object");
     assert_eq!(verify_err(&json!({})), "format: missing");
     let (mut bundle, _) = fixture();
-    bundle.as_object_mut().unwrap().remove("head");
-    assert_eq!(verify_err(&bundle), "head: missing");
+    bundle.as_object_mut().unwrap().remove("checkpoints");
+    assert_eq!(verify_err(&bundle), "checkpoints: missing");
 }
 
 #[test]
@@ -1115,4 +1044,250 @@ mod toml_lite {
         }
         Manifest { dependencies }
     }
+}
+
+// -----------------------------------------------------------------------------------------
+// Completeness: sub-chains, committed usage, checkpoints, earlier bundles
+// -----------------------------------------------------------------------------------------
+
+/// Removes event `seq` and every statement citing it, then re-signs with the real key.
+fn without_event(seq: u64) -> Value {
+    let (mut b, key) = fixture();
+    let i = event_index(&b, seq);
+    b["events"].as_array_mut().unwrap().remove(i);
+    b["statements"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|st| !st["events"].as_array().unwrap().contains(&json!(seq)));
+    sign_with(&mut b, &key, KID);
+    b
+}
+
+#[test]
+fn a_removed_revocation_breaks_the_grants_sub_chain() {
+    // The attack: drop the grant.revoke event and its `removed` statement, re-sign with the
+    // real evidence key. The evidence.issue record still links to the revocation.
+    let err = verify_err(&without_event(12));
+    assert!(
+        err.starts_with(&format!("sub-chain of {GRANT}: record 14 follows record ")),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("which the bundle does not carry: an event of the subject was left out"),
+        "{err}"
+    );
+    // Without the approval: the revocation links to it.
+    let err = verify_err(&without_event(6));
+    assert!(
+        err.starts_with(&format!("sub-chain of {GRANT}: record 12 follows record ")),
+        "{err}"
+    );
+    // Without the credential's only record: its committed head is missing.
+    assert_eq!(
+        verify_err(&without_event(7)),
+        format!(
+            "sub-chain of {CREDENTIAL}: its head, record 7, is not in the bundle (or has another hash)"
+        )
+    );
+}
+
+#[test]
+fn an_event_kept_but_left_unstated_is_named() {
+    let (mut b, key) = fixture();
+    b["statements"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|st| st["kind"] != "removed");
+    sign_with(&mut b, &key, KID);
+    assert_eq!(
+        verify_err(&b),
+        format!("sub-chain of {GRANT}: record 12 (grant.revoke) is stated by no removed statement")
+    );
+}
+
+#[test]
+fn a_bundle_must_end_at_its_evidence_issue_record() {
+    let (mut b, key) = fixture();
+    let i = event_index(&b, ISSUE);
+    b["events"].as_array_mut().unwrap().remove(i);
+    b["statements"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|st| st["kind"] != "usage");
+    sign_with(&mut b, &key, KID);
+    assert_eq!(
+        verify_err(&b),
+        format!(
+            "sub-chain of {GRANT}: the last event (12, grant.revoke about \"{GRANT}\") is not the bundle's evidence.issue record about its subject"
+        )
+    );
+}
+
+#[test]
+fn usage_facts_must_be_the_committed_summary() {
+    expect_tamper(
+        "statement st-6: facts differ from the usage committed by event 14",
+        |b| {
+            b["statements"][5]["facts"]["denied"] = json!(0);
+        },
+    );
+    expect_tamper(
+        "statement st-6: a usage statement cites the evidence.issue record 14 alone",
+        |b| {
+            b["statements"][5]["events"] = json!([ISSUE, 12]);
+        },
+    );
+}
+
+#[test]
+fn usage_records_prove_inclusion_in_the_committed_root() {
+    use charter_evidence::usage::{ProofRecord, UsageProof, verify_proof};
+    let log = log();
+    let (bundle, _) = fixture();
+    let summary = bundle::verify(&bundle).unwrap();
+    let committed = &summary.usage[GRANT];
+    assert_eq!(
+        (
+            committed.records,
+            committed.allowed,
+            committed.denied,
+            committed.tokens_issued
+        ),
+        (4, 1, 1, 2)
+    );
+    let mut tree = UsageTree::new(GRANT);
+    for seq in 8..=11 {
+        tree.push(&log.row(seq).2, &log.row(seq).0).unwrap();
+    }
+    for seq in 8..=11 {
+        let index = tree.index_of(seq).unwrap();
+        let (_, body, hash) = log.row(seq);
+        let proof = UsageProof {
+            grant: GRANT.into(),
+            index: index as u64,
+            size: 4,
+            root: committed.root.clone(),
+            record: ProofRecord {
+                seq,
+                hash: hash.clone(),
+                body: body.clone(),
+            },
+            path: tree.path(index).unwrap(),
+        };
+        assert_eq!(verify_proof(committed, &proof).unwrap().seq, seq);
+        // A tampered record (a denied call shown as allowed, re-hashed) does not prove.
+        let mut forged = proof.clone();
+        forged.record.body = body.replace("\"deny\"", "\"allow\"");
+        forged.record.hash = record_hash(&forged.record.body);
+        if forged.record.body != *body {
+            let err = verify_proof(committed, &forged).unwrap_err();
+            assert!(err.contains("does not lead to the committed root"), "{err}");
+        }
+        // Another position, or a record of another grant, does not prove either.
+        let mut moved = proof.clone();
+        moved.index = (moved.index + 1) % 4;
+        assert!(verify_proof(committed, &moved).is_err());
+    }
+    let unrelated = log.row(13);
+    let proof = UsageProof {
+        grant: GRANT.into(),
+        index: 0,
+        size: 4,
+        root: committed.root.clone(),
+        record: ProofRecord {
+            seq: 13,
+            hash: unrelated.2.clone(),
+            body: unrelated.1.clone(),
+        },
+        path: tree.path(0).unwrap(),
+    };
+    assert!(
+        verify_proof(committed, &proof)
+            .unwrap_err()
+            .contains("not a usage record")
+    );
+}
+
+fn checkpoint_at(log: &Log, seq: u64) -> charter_evidence::checkpoint::Checkpoint {
+    let key = fixed_key(7);
+    charter_evidence::checkpoint::Checkpoint::sign(
+        &ChainHead {
+            seq,
+            hash: log.row(seq).2.clone(),
+        },
+        "2026-11-10T00:00:00Z".into(),
+        KID,
+        |m| key.sign(m).as_ref().to_vec(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_bundle_agrees_with_the_auditors_checkpoints_or_names_the_one_it_does_not() {
+    let log = log();
+    let (mut b, key) = fixture();
+    b["checkpoints"] = json!([{ "seq": 9, "hash": log.row(9).2 }]);
+    sign_with(&mut b, &key, KID);
+    let summary = bundle::verify(&b).unwrap();
+    let cps = [checkpoint_at(&log, 1), checkpoint_at(&log, 9)];
+    let agreed = bundle::check_checkpoints(&b, &summary, &cps).unwrap();
+    assert_eq!((agreed.agreed.as_slice(), agreed.outside), (&[9][..], 1));
+
+    // The server's database was rewritten after checkpoint 9: it holds another hash there.
+    let mut rewritten = b.clone();
+    rewritten["checkpoints"] = json!([{ "seq": 9, "hash": "ab".repeat(32) }]);
+    sign_with(&mut rewritten, &key, KID);
+    let summary = bundle::verify(&rewritten).unwrap();
+    assert_eq!(
+        bundle::check_checkpoints(&rewritten, &summary, &cps)
+            .unwrap_err()
+            .to_string(),
+        "checkpoint 9: the bundle's chain holds another hash there: the log was rewritten after this checkpoint"
+    );
+    // A log that no longer announces the checkpoint.
+    let mut silent = b.clone();
+    silent["checkpoints"] = json!([]);
+    sign_with(&mut silent, &key, KID);
+    let summary = bundle::verify(&silent).unwrap();
+    assert!(
+        bundle::check_checkpoints(&silent, &summary, &cps)
+            .unwrap_err()
+            .to_string()
+            .starts_with("checkpoint 9: the bundle does not record the chain there")
+    );
+}
+
+#[test]
+fn a_later_bundle_must_extend_an_earlier_one() {
+    let (earlier, _) = fixture();
+    let earlier_summary = bundle::verify(&earlier).unwrap();
+    // A later bundle: one more evidence.issue on the same sub-chain.
+    let mut log = log();
+    let usage = json!({ GRANT: usage_of(&log) });
+    let heads = json!({
+        CREDENTIAL: { "seq": 7, "hash": log.row(7).2 },
+        PARTNER: { "seq": 2, "hash": log.row(2).2 },
+    });
+    let later_issue = log.push(
+        "2026-12-01T00:00:00Z",
+        "prn_01JAUDITOR",
+        "evidence.issue",
+        GRANT,
+        None,
+        json!({ "heads": heads, "usage": usage }),
+    );
+    let key = fixed_key(7);
+    let mut statements = statements(&log);
+    statements[5]["events"] = json!([later_issue]);
+    let mut later = assemble(&log, statements, vec![jwk(&key, KID)]);
+    sign_with(&mut later, &key, KID);
+    let later_summary = bundle::verify(&later).unwrap();
+    bundle::check_extends(&later, &later_summary, &earlier_summary).unwrap();
+    // A bundle that does not carry the earlier head does not extend it.
+    assert!(
+        bundle::check_extends(&earlier, &earlier_summary, &later_summary)
+            .unwrap_err()
+            .to_string()
+            .starts_with("previous bundle: its head, record 15, is not on this bundle's sub-chain")
+    );
 }

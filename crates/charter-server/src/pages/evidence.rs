@@ -2,10 +2,10 @@
 //! one statement, told from its `facts` — what the offline verifier checks against the cited
 //! events — rather than from its free `text`.
 //!
-//! Names stand beside ids only where the bundle carries them: the `after` documents of the
-//! cited events (an API's name from its publish event, a grant's use case, partner and API
-//! from its own events). Principals and partners appear by id unless such a document names
-//! them; nothing is looked up or invented. Lists read as text (`eu, us`). A row's time is its
+//! Names stand beside ids only where the bundle carries them: its signed `names` map (the
+//! partner, principals, APIs and grants as the server knew them when it made the bundle),
+//! else the `after` documents of the cited events (an API's name from its publish event, a
+//! grant's use case, partner and API from its own events); nothing is looked up or invented. Lists read as text (`eu, us`). A row's time is its
 //! facts' `at` (or `first_at`); statements whose facts carry no time (`reach`,
 //! `api_definition`) take the time of the event they cite. Rows are in time order.
 
@@ -93,16 +93,13 @@ enum What {
         time_window: Option<String>,
         transfer_basis: Option<String>,
     },
-    Tokens {
-        count: String,
-        first: String,
-        last: String,
-    },
     Usage {
         allowed: String,
         denied: String,
-        first: String,
-        last: String,
+        /// `between … and …`, empty without calls.
+        span: Option<(String, String)>,
+        tokens: String,
+        records: String,
     },
     Credential {
         credential: String,
@@ -174,6 +171,12 @@ fn text(v: &Value) -> Option<String> {
 fn read_events(bundle: &Value) -> (BTreeMap<u64, Event>, Known) {
     let mut events = BTreeMap::new();
     let mut known = Known::default();
+    // The bundle's own names first: the after documents below only fill gaps.
+    for (id, name) in bundle["names"].as_object().into_iter().flatten() {
+        if let Some(name) = text(name) {
+            known.names.insert(id.clone(), name);
+        }
+    }
     for e in bundle["events"].as_array().into_iter().flatten() {
         let (Some(seq), Some(body)) = (e["seq"].as_u64(), e["body"].as_str()) else {
             continue;
@@ -183,7 +186,7 @@ fn read_events(bundle: &Value) -> (BTreeMap<u64, Event>, Known) {
         };
         let after = rec["details"]["after"].clone();
         if let (Some(id), Some(name)) = (text(&after["id"]), text(&after["name"])) {
-            known.names.insert(id, name);
+            known.names.entry(id).or_insert(name);
         }
         if let (Some(id), Some(use_case)) = (text(&after["id"]), text(&after["use_case"])) {
             known.grants.insert(
@@ -299,16 +302,12 @@ fn what(kind: &str, st: &Value, cited: &[&Event], known: &Known) -> What {
             time_window: time_window(&facts["time_window"]),
             transfer_basis: text(&facts["transfer_basis"]),
         },
-        "token_issued" => What::Tokens {
-            count: plain(&facts["count"]),
-            first: plain(&facts["first_at"]),
-            last: plain(&facts["last_at"]),
-        },
         "usage" => What::Usage {
             allowed: plain(&facts["allowed"]),
             denied: plain(&facts["denied"]),
-            first: plain(&facts["first_at"]),
-            last: plain(&facts["last_at"]),
+            span: text(&facts["first_at"]).zip(text(&facts["last_at"])),
+            tokens: plain(&facts["tokens_issued"]),
+            records: plain(&facts["records"]),
         },
         "credential" => What::Credential {
             credential: plain(&facts["credential"]),
@@ -400,6 +399,12 @@ impl EvidencePage {
         // In time order; a statement without a time goes last; ties keep the bundle's order.
         rows.sort_by_key(|(at, _)| at.unwrap_or(Timestamp::MAX));
         let is_grant = subject_kind == "grant";
+        // The head: the last event, the bundle's evidence.issue record.
+        let head = bundle["events"]
+            .as_array()
+            .and_then(|e| e.last())
+            .cloned()
+            .unwrap_or(Value::Null);
         Self {
             grant: known
                 .grants
@@ -416,8 +421,8 @@ impl EvidencePage {
             subject_id,
             issuer: plain(&bundle["issuer"]),
             generated_at: plain(&bundle["generated_at"]),
-            head_seq: plain(&bundle["head"]["seq"]),
-            head_hash: plain(&bundle["head"]["hash"]),
+            head_seq: plain(&head["seq"]),
+            head_hash: plain(&head["hash"]),
             kid: bundle["keys"]
                 .as_array()
                 .and_then(|k| k.last())
@@ -451,8 +456,9 @@ mod tests {
                                 "environments": ["production"], "time_window": null,
                                 "transfer_basis": "SCC 2021" });
         json!({
-            "format": "charter-evidence/1",
+            "format": "charter-evidence/2",
             "subject": { "type": "grant", "id": GRANT },
+            "names": { PARTNER: "Acme <Logistics>", ALICE: "alice" },
             "issuer": "http://127.0.0.1:7600",
             "generated_at": "2026-11-30T12:00:00Z",
             "statements": [
@@ -478,7 +484,7 @@ mod tests {
                       json!({ "justification": "<script>alert(\"x\")</script>", "ticket": "CHG-1" })),
                 event(4, "2026-11-30T10:06:00Z", "credential.issue", "crd_1", json!({})),
             ],
-            "links": [], "head": { "seq": 4, "hash": "abc" },
+            "checkpoints": [],
             "keys": [{ "kid": "evk_1" }],
         })
     }
@@ -512,7 +518,8 @@ mod tests {
             html.contains("“&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;” (ticket CHG-1)"),
             "{html}"
         );
-        // The API's name from its publish event; the partner and the approver by id only.
+        // The API's name from its publish event; the partner and the approver from the
+        // bundle's names.
         assert!(
             html.contains(&format!("<dt>API</dt><dd>orders <code>{API}</code></dd>")),
             "{html}"
@@ -524,12 +531,14 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains(&format!("<dt>Partner</dt><dd><code>{PARTNER}</code></dd>")),
+            html.contains(&format!(
+                "<dt>Partner</dt><dd>Acme &#60;Logistics&#62; <code>{PARTNER}</code></dd>"
+            )),
             "{html}"
         );
         assert!(
             html.contains(&format!(
-                "<code>{ALICE}</code> approved on 2026-11-30T10:05:00Z"
+                "alice <code>{ALICE}</code> approved on 2026-11-30T10:05:00Z"
             )),
             "{html}"
         );
@@ -563,7 +572,9 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains(&format!("<dt>Partner</dt><dd><code>{PARTNER}</code></dd>")),
+            html.contains(&format!(
+                "<dt>Partner</dt><dd>Acme &#60;Logistics&#62; <code>{PARTNER}</code></dd>"
+            )),
             "{html}"
         );
     }

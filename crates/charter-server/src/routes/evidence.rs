@@ -1,5 +1,7 @@
 //! `GET /v1/grants/{id}/evidence`, `GET /v1/partners/{id}/evidence`: parse, authorise, call
 //! `services::evidence`, render the signed bundle as JSON or as an HTML timeline (`pages::EvidencePage`).
+//! `GET /v1/grants/{id}/usage/proof?seq=N&size=M`: one usage record and its audit path to
+//! the usage root a bundle committed.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -45,7 +47,14 @@ pub async fn for_grant(
     let vis = Visibility::of(&caller.principal)?;
     let grant = vis.load(&state.repo, &id).await?;
     let key = state.keys.evidence_current(&state.repo).await?;
-    let bundle = evidence::for_grant(&state.repo, &key, &state.settings.issuer, &grant).await?;
+    let bundle = evidence::for_grant(
+        &state.repo,
+        &key,
+        &state.settings.issuer,
+        caller.id(),
+        &grant,
+    )
+    .await?;
     answer(bundle, p.format)
 }
 
@@ -62,7 +71,41 @@ pub async fn for_partner(
     let vis = Visibility::of(&caller.principal)?;
     let partner = state.repo.load::<Partner>(&id, "partner").await?.value;
     let key = state.keys.evidence_current(&state.repo).await?;
-    let bundle =
-        evidence::for_partner(&state.repo, &key, &state.settings.issuer, &vis, &partner).await?;
+    let bundle = evidence::for_partner(
+        &state.repo,
+        &key,
+        &state.settings.issuer,
+        caller.id(),
+        &vis,
+        &partner,
+    )
+    .await?;
     answer(bundle, p.format)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProofParams {
+    /// The usage record (`access.decision` or `token.issue` of the grant).
+    pub seq: u64,
+    /// The tree size: the `records` of the usage summary the auditor's bundle commits.
+    pub size: u64,
+}
+
+#[utoipa::path(get, path = "/v1/grants/{id}/usage/proof", tag = "evidence", params(ProofParams),
+    responses((status = 200, description = "the record and its audit path to the committed usage root"),
+              (status = 404, description = "no such grant, or the record is not among its first `size` usage records"),
+              (status = 422, description = "the grant has fewer than `size` usage records")),
+    security(("bearer" = [])))]
+pub async fn usage_proof(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<ProofParams>,
+) -> ApiResult<Json<charter_evidence::usage::UsageProof>> {
+    let vis = Visibility::of(&caller.principal)?;
+    let grant = vis.load(&state.repo, &id).await?;
+    Ok(Json(
+        evidence::usage_proof(&state.repo, &grant, p.seq, p.size).await?,
+    ))
 }

@@ -1,16 +1,27 @@
-//! Evidence bundles for a grant or a partner: who requested and approved access, what it
-//! could reach, every credential, usage, reviews, emergency use and removal — each statement
-//! citing the audit events that prove it, with the chain links that tie those events to the
-//! log, the chain head, every evidence public key, and a detached JWS over the canonical
-//! bundle. Format: `docs/evidence-bundle.md`; the offline verifier is
-//! `charter_evidence::bundle::verify`. Every list is read to its last page: a bundle never
-//! leaves out a credential or a grant because there were many.
+//! Evidence bundles (`charter-evidence/2`, `docs/evidence-bundle.md`) for a grant or a
+//! partner: who requested and approved access, what it could reach, every credential, usage,
+//! reviews, emergency use and removal — each statement citing the audit events that prove
+//! it.
+//!
+//! A bundle carries the whole lifecycle sub-chain of each subject it speaks of (the grant or
+//! grants, their credentials, the partner) and, instead of the grant's traffic, a committed
+//! usage summary (counts, first and last call, tokens issued, a Merkle root over the usage
+//! records). Making a bundle appends an `evidence.issue` record about its subject: it heads
+//! the subject's sub-chain and commits the other sub-chains' heads and the usage summaries,
+//! so the chain itself vouches for what the bundle holds, and a later bundle must extend an
+//! earlier one. The offline verifier is `charter_evidence::bundle::verify`. Every list is
+//! read to its last page: a bundle never leaves out a credential or a grant because there
+//! were many.
+//!
+//! [`usage_proof`] answers an auditor's question about one usage record: the record and its
+//! audit path to the root a bundle committed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, btree_map};
 
-use charter_core::{Grant, Partner};
+use charter_core::{Api, Grant, Partner, Principal};
+use charter_evidence::usage::{ProofRecord, UsageProof, UsageTree, is_usage};
 use charter_evidence::{AuditRecord, StoredRecord, action};
-use charter_store::{AuditQuery, CredentialRecord, ListFilter, Versioned};
+use charter_store::{AuditQuery, CredentialRecord, ListFilter, Unit, Versioned};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
@@ -18,37 +29,164 @@ use crate::keyring::EvidenceState;
 use crate::repo::Repo;
 use crate::services::grants::Visibility;
 
-/// A cited audit record, parsed, with its stored form.
+/// A stored audit record, parsed.
 struct Event {
     stored: StoredRecord,
     rec: AuditRecord,
 }
 
-async fn events_for(repo: &Repo, target: &str) -> ApiResult<Vec<Event>> {
-    let rows = repo
-        .audit_all(AuditQuery {
-            target: Some(target.to_owned()),
-            ..AuditQuery::default()
-        })
-        .await?;
-    rows.into_iter()
-        .map(|stored| {
-            let rec: AuditRecord = serde_json::from_str(&stored.body).map_err(|e| {
-                ApiError::Unexpected(anyhow::anyhow!(
-                    "audit record {} unreadable: {e}",
-                    stored.seq
-                ))
-            })?;
-            Ok(Event { stored, rec })
-        })
-        .collect()
+fn parse(stored: StoredRecord) -> ApiResult<Event> {
+    let rec: AuditRecord = serde_json::from_str(&stored.body).map_err(|e| {
+        ApiError::Unexpected(anyhow::anyhow!(
+            "audit record {} unreadable: {e}",
+            stored.seq
+        ))
+    })?;
+    Ok(Event { stored, rec })
+}
+
+/// Every record about `target` after `after`, oldest first.
+async fn records_about(repo: &Repo, target: &str, after: u64) -> ApiResult<Vec<Event>> {
+    repo.audit_all(AuditQuery {
+        target: Some(target.to_owned()),
+        after,
+        ..AuditQuery::default()
+    })
+    .await?
+    .into_iter()
+    .map(parse)
+    .collect()
+}
+
+/// The sub-chain records of `target` (its lifecycle) after `after`.
+async fn lifecycle_of(repo: &Repo, target: &str, after: u64) -> ApiResult<Vec<Event>> {
+    Ok(records_about(repo, target, after)
+        .await?
+        .into_iter()
+        .filter(|e| action::on_subject_chain(&e.rec.action, target))
+        .collect())
 }
 
 fn detail<'a>(e: &'a Event, key: &str) -> &'a Value {
     e.rec.details.get(key).unwrap_or(&Value::Null)
 }
 
-/// Builds the statements about one grant, citing `cited` events (by seq).
+/// What a bundle is made of, gathered before its `evidence.issue` record is written.
+#[derive(Default)]
+struct Gathered {
+    /// Lifecycle records per subject (grants, credentials, partner), ascending.
+    chains: BTreeMap<String, Vec<Event>>,
+    /// The credentials of each grant, in id order.
+    credentials: BTreeMap<String, Vec<String>>,
+    /// Each grant's usage tree.
+    usage: BTreeMap<String, UsageTree>,
+    /// The publish events of each API a grant reaches.
+    apis: BTreeMap<String, Vec<Event>>,
+    grants: Vec<Grant>,
+}
+
+impl Gathered {
+    async fn grant(&mut self, repo: &Repo, grant: &Grant) -> ApiResult<()> {
+        let gid = grant.id.to_string();
+        let mut tree = UsageTree::new(&gid);
+        let mut chain = Vec::new();
+        for e in records_about(repo, &gid, 0).await? {
+            if is_usage(&e.rec.action) {
+                tree.push(&e.stored.hash, &e.rec).map_err(|why| {
+                    ApiError::Unexpected(anyhow::anyhow!("usage of {gid}: {why}"))
+                })?;
+            } else if action::on_subject_chain(&e.rec.action, &gid) {
+                chain.push(e);
+            }
+        }
+        self.chains.insert(gid.clone(), chain);
+        self.usage.insert(gid.clone(), tree);
+        let creds: Vec<Versioned<CredentialRecord>> = repo
+            .list_all(ListFilter {
+                parent: Some(gid.clone()),
+                status: None,
+            })
+            .await?;
+        let mut ids = Vec::with_capacity(creds.len());
+        for cred in &creds {
+            let cid = cred.value.credential.id.to_string();
+            self.chains
+                .insert(cid.clone(), lifecycle_of(repo, &cid, 0).await?);
+            ids.push(cid);
+        }
+        self.credentials.insert(gid, ids);
+        let api = grant.api.to_string();
+        if let btree_map::Entry::Vacant(slot) = self.apis.entry(api) {
+            let published = records_about(repo, slot.key(), 0)
+                .await?
+                .into_iter()
+                .filter(|e| {
+                    e.rec.action == action::API_PUBLISH || e.rec.action == action::API_REPUBLISH
+                })
+                .collect();
+            slot.insert(published);
+        }
+        self.grants.push(grant.clone());
+        Ok(())
+    }
+
+    async fn partner(&mut self, repo: &Repo, partner: &str) -> ApiResult<()> {
+        self.chains
+            .insert(partner.to_owned(), lifecycle_of(repo, partner, 0).await?);
+        Ok(())
+    }
+
+    /// Appends the `evidence.issue` record about `subject` (the head of its sub-chain,
+    /// committing every other sub-chain's head and each grant's usage summary), then reads
+    /// the subject's sub-chain up to it. Returns the record's seq.
+    async fn issue(&mut self, repo: &Repo, actor: &str, subject: &str) -> ApiResult<u64> {
+        let heads: BTreeMap<&str, Value> = self
+            .chains
+            .iter()
+            .filter(|(id, _)| id.as_str() != subject)
+            .filter_map(|(id, chain)| {
+                let last = chain.last()?;
+                Some((
+                    id.as_str(),
+                    json!({ "seq": last.stored.seq, "hash": last.stored.hash }),
+                ))
+            })
+            .collect();
+        let usage: BTreeMap<&str, Value> = self
+            .usage
+            .iter()
+            .map(|(g, tree)| (g.as_str(), json!(tree.summary())))
+            .collect();
+        let rec = repo.record(
+            actor,
+            action::EVIDENCE_ISSUE,
+            subject,
+            None,
+            json!({ "heads": heads, "usage": usage }),
+        );
+        let seqs = repo
+            .write(Unit {
+                ops: vec![],
+                audit: vec![rec],
+            })
+            .await?;
+        let issued = seqs.first().copied().ok_or_else(|| {
+            ApiError::Unexpected(anyhow::anyhow!("the evidence.issue record has no seq"))
+        })?;
+        // The subject's lifecycle up to (and with) its new head: records written since it was
+        // read join the bundle, later ones do not.
+        let chain = self.chains.entry(subject.to_owned()).or_default();
+        let after = chain.last().map_or(0, |e| e.stored.seq);
+        for e in lifecycle_of(repo, subject, after).await? {
+            if e.stored.seq <= issued {
+                chain.push(e);
+            }
+        }
+        Ok(issued)
+    }
+}
+
+/// Builds the statements, citing events by seq.
 struct Builder {
     statements: Vec<Value>,
     cited: BTreeMap<u64, StoredRecord>,
@@ -73,6 +211,19 @@ impl Builder {
     }
 }
 
+/// Ids to names, for people: filled from the objects the bundle speaks of.
+struct Names(BTreeMap<String, String>);
+
+impl Names {
+    /// `name (id)`, or the id alone.
+    fn of(&self, id: &str) -> String {
+        match self.0.get(id) {
+            Some(name) => format!("{name} ({id})"),
+            None => id.to_owned(),
+        }
+    }
+}
+
 fn reach_facts(after: &Value) -> Value {
     json!({
         "scopes": after["scopes"],
@@ -84,24 +235,34 @@ fn reach_facts(after: &Value) -> Value {
     })
 }
 
-async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiResult<()> {
+/// A JSON list of strings as text: `eu, us`.
+fn list(v: &Value) -> String {
+    match v.as_array() {
+        Some(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+    }
+}
+
+fn grant_statements(b: &mut Builder, g: &Gathered, names: &Names, grant: &Grant, issued: u64) {
     let gid = grant.id.to_string();
-    let events = events_for(repo, &gid).await?;
     let mut last_reach: Option<Value> = None;
-    let mut tokens = Vec::new();
-    let mut decisions = Vec::new();
-    for e in &events {
+    for e in g.chains.get(&gid).into_iter().flatten() {
         let (actor, at, action) = (
             e.rec.actor.as_str(),
             e.rec.at.as_str(),
             e.rec.action.as_str(),
         );
+        let who = names.of(actor);
         match action {
             action::GRANT_REQUEST | action::GRANT_EMERGENCY_OPEN => {
                 b.single(
                     "requested",
                     &gid,
-                    format!("{actor} requested access for {} on {at}", grant.use_case),
+                    format!("{who} requested access for {} on {at}", grant.use_case),
                     json!({ "actor": actor, "at": at, "action": action }),
                     e,
                 );
@@ -110,7 +271,10 @@ async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiRes
                     b.single(
                         "emergency",
                         &gid,
-                        format!("break-glass access opened under {incident} on {at}"),
+                        format!(
+                            "break-glass access opened under {} on {at}",
+                            list(&incident)
+                        ),
                         json!({ "incident": incident, "at": at }),
                         e,
                     );
@@ -125,7 +289,7 @@ async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiRes
                 b.single(
                     kind,
                     &gid,
-                    format!("{actor} {kind} on {at}: {}", detail(e, "justification").as_str().unwrap_or("")),
+                    format!("{who} {kind} on {at}: {}", detail(e, "justification").as_str().unwrap_or("")),
                     json!({ "actor": actor, "at": at, "justification": detail(e, "justification"), "ticket": detail(e, "ticket") }),
                     e,
                 );
@@ -134,7 +298,7 @@ async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiRes
                 b.single(
                     "review",
                     &gid,
-                    format!("{actor} attested {} on {at}", detail(e, "decision").as_str().unwrap_or("")),
+                    format!("{who} attested {} on {at}", detail(e, "decision").as_str().unwrap_or("")),
                     json!({ "actor": actor, "at": at, "decision": detail(e, "decision"), "justification": detail(e, "justification") }),
                     e,
                 );
@@ -143,7 +307,7 @@ async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiRes
                 b.single(
                     "removed",
                     &gid,
-                    format!("access removed ({action}) by {actor} on {at}"),
+                    format!("access removed ({action}) by {who} on {at}"),
                     json!({ "actor": actor, "at": at, "action": action, "reason": e.rec.reason }),
                     e,
                 );
@@ -152,14 +316,12 @@ async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiRes
                     b.single(
                         "emergency",
                         &gid,
-                        format!("break-glass access under {incident} ended on {at}"),
+                        format!("break-glass access under {} ended on {at}", list(&incident)),
                         json!({ "incident": incident, "at": at }),
                         e,
                     );
                 }
             }
-            action::TOKEN_ISSUE => tokens.push(e),
-            action::ACCESS_DECISION => decisions.push(e),
             _ => {}
         }
         // What the grant could reach, each time that changed.
@@ -171,22 +333,14 @@ async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiRes
         {
             let facts = reach_facts(after);
             if last_reach.as_ref() != Some(&facts) {
-                let scopes = after["scopes"]
-                    .as_array()
-                    .map(|s| {
-                        s.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .unwrap_or_default();
                 b.single(
                     "reach",
                     &gid,
                     format!(
-                        "from {at}: scopes {scopes}, data up to {}, regions {}",
+                        "from {at}: scopes {}, data up to {}, regions {}",
+                        list(&after["scopes"]),
                         after["data_class_ceiling"].as_str().unwrap_or("?"),
-                        after["regions"]
+                        list(&after["regions"])
                     ),
                     facts.clone(),
                     e,
@@ -195,52 +349,37 @@ async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiRes
             }
         }
     }
-    if !tokens.is_empty() {
-        let seqs: Vec<u64> = tokens.iter().map(|e| b.cite(e)).collect();
-        let (first, last) = time_span(&tokens);
+
+    // Usage: the committed summary, citing the evidence.issue record that commits it.
+    if let Some(tree) = g.usage.get(&gid) {
+        let s = tree.summary();
+        let span = match (&s.first_at, &s.last_at) {
+            (Some(first), Some(last)) => format!(" between {first} and {last}"),
+            _ => String::new(),
+        };
         b.push(
-            "token_issued",
+            "usage",
             &gid,
             format!(
-                "{} access tokens issued between {first} and {last}",
-                seqs.len()
+                "{} calls allowed and {} denied{span}; {} access tokens issued ({} usage records, Merkle root {})",
+                s.allowed, s.denied, s.tokens_issued, s.records, s.root
             ),
-            json!({ "count": seqs.len(), "first_at": first, "last_at": last }),
-            seqs,
+            json!(s),
+            vec![issued],
         );
-    }
-    if !decisions.is_empty() {
-        let allowed = decisions
-            .iter()
-            .filter(|e| detail(e, "decision") == "allow")
-            .count();
-        let seqs: Vec<u64> = decisions.iter().map(|e| b.cite(e)).collect();
-        let (first, last) = time_span(&decisions);
-        b.push("usage", &gid, format!("{allowed} calls allowed and {} denied between {first} and {last}", seqs.len() - allowed),
-            json!({ "allowed": allowed, "denied": seqs.len() - allowed, "first_at": first, "last_at": last }), seqs);
     }
 
     // Credentials of the grant and their lifetimes.
-    let creds: Vec<Versioned<CredentialRecord>> = repo
-        .list_all(ListFilter {
-            parent: Some(gid.clone()),
-            status: None,
-        })
-        .await?;
-    for cred in &creds {
-        for e in events_for(repo, cred.value.credential.id.as_str()).await? {
+    for cid in g.credentials.get(&gid).into_iter().flatten() {
+        for e in g.chains.get(cid).into_iter().flatten() {
             if e.rec.action.starts_with("credential.") {
                 let (at, action) = (e.rec.at.clone(), e.rec.action.clone());
                 b.single(
                     "credential",
                     &gid,
-                    format!(
-                        "credential {} {} on {at}",
-                        cred.value.credential.id,
-                        action.trim_start_matches("credential.")
-                    ),
-                    json!({ "credential": cred.value.credential.id, "action": action, "at": at }),
-                    &e,
+                    format!("credential {cid} {} on {at}", credential_verb(&action)),
+                    json!({ "credential": cid, "action": action, "at": at }),
+                    e,
                 );
             }
         }
@@ -248,20 +387,12 @@ async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiRes
 
     // The API's definition during the grant's life: the version in force at the request and
     // every republish until the grant ended.
-    let end = grant.ended_at.map(|t| t.to_string());
-    let api_events = events_for(repo, grant.api.as_str()).await?;
-    let requested = grant.requested_at.to_string();
+    let end = grant.ended_at;
     let mut in_force: Option<&Event> = None;
-    for e in api_events
-        .iter()
-        .filter(|e| e.rec.action == action::API_PUBLISH || e.rec.action == action::API_REPUBLISH)
-    {
+    for e in g.apis.get(grant.api.as_str()).into_iter().flatten() {
         let at: jiff::Timestamp = e.rec.at.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let before_request = requested.parse::<jiff::Timestamp>().is_ok_and(|r| at <= r);
-        let after_end = end
-            .as_deref()
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .is_some_and(|t| at > t);
+        let before_request = at <= grant.requested_at;
+        let after_end = end.is_some_and(|t| at > t);
         if before_request {
             in_force = Some(e);
         } else if !after_end {
@@ -274,29 +405,16 @@ async fn grant_statements(repo: &Repo, b: &mut Builder, grant: &Grant) -> ApiRes
     if let Some(prev) = in_force {
         api_statement(b, &gid, prev);
     }
-    Ok(())
 }
 
-/// The earliest and latest `at` of some events, compared as points in time (concurrent
-/// writes may be sealed slightly out of time order), as their exact text.
-fn time_span(events: &[&Event]) -> (String, String) {
-    let key = |e: &&&Event| {
-        e.rec
-            .at
-            .parse::<jiff::Timestamp>()
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-    };
-    let first = events
-        .iter()
-        .min_by_key(key)
-        .map(|e| e.rec.at.clone())
-        .unwrap_or_default();
-    let last = events
-        .iter()
-        .max_by_key(key)
-        .map(|e| e.rec.at.clone())
-        .unwrap_or_default();
-    (first, last)
+fn credential_verb(action: &str) -> &str {
+    match action {
+        action::CREDENTIAL_ISSUE => "issued",
+        action::CREDENTIAL_ROTATE => "rotated",
+        action::CREDENTIAL_REVOKE => "revoked",
+        action::CREDENTIAL_EXPIRE => "expired",
+        other => other.trim_start_matches("credential."),
+    }
 }
 
 fn api_statement(b: &mut Builder, gid: &str, e: &Event) {
@@ -315,8 +433,8 @@ fn api_statement(b: &mut Builder, gid: &str, e: &Event) {
     );
 }
 
-async fn partner_statements(repo: &Repo, b: &mut Builder, partner: &str) -> ApiResult<()> {
-    for e in events_for(repo, partner).await? {
+fn partner_statements(b: &mut Builder, g: &Gathered, partner: &str) {
+    for e in g.chains.get(partner).into_iter().flatten() {
         if e.rec.action == action::PARTNER_OFFBOARD {
             let checks = e.rec.details["checks"]
                 .as_array()
@@ -325,34 +443,107 @@ async fn partner_statements(repo: &Repo, b: &mut Builder, partner: &str) -> ApiR
             let passed = checks.iter().filter(|c| c["passed"] == true).count();
             let at = e.rec.at.clone();
             b.single("offboarding", "", format!("offboarding {} on {at}: {passed} of {} checks passed", e.rec.details["status"].as_str().unwrap_or("?"), checks.len()),
-                json!({ "status": e.rec.details["status"], "checks_passed": passed, "checks_failed": checks.len() - passed, "at": at }), &e);
+                json!({ "status": e.rec.details["status"], "checks_passed": passed, "checks_failed": checks.len() - passed, "at": at }), e);
         }
     }
-    Ok(())
 }
 
-/// Assembles, links and signs a bundle.
+/// The names of the partner, the APIs, the grants (their use case) and every principal who
+/// acted on a sub-chain, as the objects hold them now.
+async fn names(repo: &Repo, g: &Gathered, partner: &Partner) -> ApiResult<Names> {
+    let mut out = BTreeMap::new();
+    out.insert(partner.id.to_string(), partner.name.to_string());
+    for grant in &g.grants {
+        out.insert(grant.id.to_string(), grant.use_case.to_string());
+        let api = grant.api.to_string();
+        if let btree_map::Entry::Vacant(slot) = out.entry(api.clone())
+            && let Ok(found) = repo.load::<Api>(&api, "api").await
+        {
+            slot.insert(found.value.name.to_string());
+        }
+    }
+    let actors: BTreeSet<&str> = g
+        .chains
+        .values()
+        .flatten()
+        .map(|e| e.rec.actor.as_str())
+        .filter(|a| a.starts_with("prn_"))
+        .collect();
+    for actor in actors {
+        if let Ok(found) = repo.load::<Principal>(actor, "principal").await {
+            out.insert(actor.to_owned(), found.value.name.to_string());
+        }
+    }
+    Ok(Names(out))
+}
+
+/// For each checkpoint the log announces (an `audit.checkpoint` record) whose seq lies from
+/// `first` to `head`, the hash the database holds at that seq.
+async fn checkpoints(repo: &Repo, first: u64, head: u64) -> ApiResult<Vec<Value>> {
+    let announced = repo
+        .audit_all(AuditQuery {
+            after: first,
+            action: Some(action::AUDIT_CHECKPOINT.to_owned()),
+            ..AuditQuery::default()
+        })
+        .await?;
+    let mut seqs = BTreeSet::new();
+    for stored in announced {
+        if let Some(seq) = parse(stored)?.rec.details["seq"].as_u64()
+            && (first..=head).contains(&seq)
+        {
+            seqs.insert(seq);
+        }
+    }
+    let mut out = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        let rows = repo
+            .store
+            .audit_query(&AuditQuery {
+                after: seq - 1,
+                limit: 1,
+                ..AuditQuery::default()
+            })
+            .await?;
+        if let Some(row) = rows.first().filter(|r| r.seq == seq) {
+            out.push(json!({ "seq": seq, "hash": row.hash }));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the `evidence.issue` record, builds the statements, and assembles and signs the
+/// bundle.
 async fn finish(
     repo: &Repo,
     evidence: &EvidenceState,
     issuer: &str,
-    subject: Value,
-    b: Builder,
+    actor: &str,
+    partner: &Partner,
+    subject: (&str, &str),
+    mut g: Gathered,
 ) -> ApiResult<Value> {
-    let first = b.cited.keys().next().copied().unwrap_or(0);
-    let links: Vec<Value> = repo
-        .audit_all(AuditQuery {
-            after: first.saturating_sub(2),
-            ..AuditQuery::default()
-        })
-        .await?
-        .iter()
-        .map(|r| json!({ "seq": r.seq, "hash": r.hash }))
-        .collect();
-    let head = links
-        .last()
-        .cloned()
-        .unwrap_or_else(|| json!({ "seq": 0, "hash": charter_evidence::GENESIS_HASH }));
+    let (kind, id) = subject;
+    let issued = g.issue(repo, actor, id).await?;
+    let names = names(repo, &g, partner).await?;
+    let mut b = Builder {
+        statements: Vec::new(),
+        cited: BTreeMap::new(),
+    };
+    for grant in &g.grants {
+        grant_statements(&mut b, &g, &names, grant, issued);
+    }
+    partner_statements(&mut b, &g, partner.id.as_str());
+    // Every record of every sub-chain travels with the bundle, cited or not.
+    for e in g.chains.values().flatten() {
+        b.cite(e);
+    }
+    let first = g
+        .chains
+        .get(id)
+        .and_then(|c| c.first())
+        .map_or(issued, |e| e.stored.seq);
+    let checkpoints = checkpoints(repo, first, issued).await?;
     let events: Vec<Value> = b
         .cited
         .values()
@@ -360,13 +551,13 @@ async fn finish(
         .collect();
     let mut bundle = json!({
         "format": charter_evidence::bundle::FORMAT,
-        "subject": subject,
+        "subject": { "type": kind, "id": id },
         "issuer": issuer,
         "generated_at": repo.now().to_string(),
+        "names": names.0,
         "statements": b.statements,
         "events": events,
-        "links": links,
-        "head": head,
+        "checkpoints": checkpoints,
         "keys": evidence.published,
     });
     let signature =
@@ -376,25 +567,28 @@ async fn finish(
     Ok(bundle)
 }
 
-/// The signed bundle for one grant (its statements and its partner's offboardings). Refused
-/// (409 `chain_broken`) over a chain that does not verify (`chain_guard`).
+/// The signed bundle for one grant (its credentials, usage, and its partner's lifecycle
+/// and offboardings), issued by `actor`. Refused (409 `chain_broken`) over a chain that does
+/// not verify (`chain_guard`).
 pub async fn for_grant(
     repo: &Repo,
     evidence: &EvidenceState,
     issuer: &str,
+    actor: &str,
     grant: &Grant,
 ) -> ApiResult<Value> {
     repo.chain
         .verified_head(repo.store.as_ref(), &evidence.published)
         .await?;
-    let mut b = Builder {
-        statements: Vec::new(),
-        cited: BTreeMap::new(),
-    };
-    grant_statements(repo, &mut b, grant).await?;
-    partner_statements(repo, &mut b, grant.partner.as_str()).await?;
-    let subject = json!({ "type": "grant", "id": grant.id });
-    let bundle = finish(repo, evidence, issuer, subject, b).await?;
+    let partner = repo
+        .load::<Partner>(grant.partner.as_str(), "partner")
+        .await?
+        .value;
+    let mut g = Gathered::default();
+    g.grant(repo, grant).await?;
+    g.partner(repo, partner.id.as_str()).await?;
+    let id = grant.id.to_string();
+    let bundle = finish(repo, evidence, issuer, actor, &partner, ("grant", &id), g).await?;
     repo.chain.check_cited(&bundle).await?;
     Ok(bundle)
 }
@@ -406,6 +600,7 @@ pub async fn for_partner(
     repo: &Repo,
     evidence: &EvidenceState,
     issuer: &str,
+    actor: &str,
     vis: &Visibility,
     partner: &Partner,
 ) -> ApiResult<Value> {
@@ -418,23 +613,65 @@ pub async fn for_partner(
             status: None,
         })
         .await?;
-    let mut b = Builder {
-        statements: Vec::new(),
-        cited: BTreeMap::new(),
-    };
+    let mut g = Gathered::default();
     let mut visible = 0;
-    for g in &grants {
-        if vis.sees(repo, &g.value).await? {
+    for grant in &grants {
+        if vis.sees(repo, &grant.value).await? {
             visible += 1;
-            grant_statements(repo, &mut b, &g.value).await?;
+            g.grant(repo, &grant.value).await?;
         }
     }
     if visible == 0 && !grants.is_empty() {
         return Err(ApiError::not_found("partner"));
     }
-    partner_statements(repo, &mut b, partner.id.as_str()).await?;
-    let subject = json!({ "type": "partner", "id": partner.id });
-    let bundle = finish(repo, evidence, issuer, subject, b).await?;
+    g.partner(repo, partner.id.as_str()).await?;
+    let id = partner.id.to_string();
+    let bundle = finish(repo, evidence, issuer, actor, partner, ("partner", &id), g).await?;
     repo.chain.check_cited(&bundle).await?;
     Ok(bundle)
+}
+
+/// The inclusion proof of usage record `seq` of `grant` in the tree of the grant's first
+/// `size` usage records (the tree a bundle committed with `records` = `size`). 404 when the
+/// record is not among them, 422 when the grant has fewer than `size` usage records.
+pub async fn usage_proof(repo: &Repo, grant: &Grant, seq: u64, size: u64) -> ApiResult<UsageProof> {
+    let gid = grant.id.to_string();
+    let mut tree = UsageTree::new(&gid);
+    let mut record = None;
+    for e in records_about(repo, &gid, 0).await? {
+        if tree.len() as u64 >= size {
+            break;
+        }
+        if is_usage(&e.rec.action) {
+            tree.push(&e.stored.hash, &e.rec)
+                .map_err(|why| ApiError::Unexpected(anyhow::anyhow!("usage of {gid}: {why}")))?;
+            if e.stored.seq == seq {
+                record = Some(e.stored);
+            }
+        }
+    }
+    if (tree.len() as u64) < size {
+        return Err(ApiError::Invalid(format!(
+            "the grant has {} usage records, fewer than size {size}",
+            tree.len()
+        )));
+    }
+    let (Some(stored), Some(index)) = (record, tree.index_of(seq)) else {
+        return Err(ApiError::not_found("usage record"));
+    };
+    let path = tree
+        .path(index)
+        .ok_or_else(|| ApiError::not_found("usage record"))?;
+    Ok(UsageProof {
+        grant: gid,
+        index: index as u64,
+        size,
+        root: tree.summary().root,
+        record: ProofRecord {
+            seq: stored.seq,
+            hash: stored.hash,
+            body: stored.body,
+        },
+        path,
+    })
 }

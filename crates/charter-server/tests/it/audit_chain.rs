@@ -22,7 +22,7 @@ async fn history(app: &TestApp) -> World {
     w
 }
 
-async fn drop_append_only_guard(app: &TestApp) {
+pub async fn drop_append_only_guard(app: &TestApp) {
     match app.backend {
         Backend::Sqlite => {
             app.raw_sql(&[

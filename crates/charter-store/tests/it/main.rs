@@ -10,4 +10,5 @@ mod chain;
 mod lookups;
 mod paging;
 mod savepoints;
+mod subchains;
 mod versions;

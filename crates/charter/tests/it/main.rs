@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod credentials;
 mod demo;
+mod evidence;
 mod lifecycle;
 mod readme;
 mod serve;
