@@ -609,7 +609,6 @@ struct GrantPage {
     usage_period: String,
     denials: u64,
     timeline: Vec<Statement>,
-    timeline_error: Option<String>,
     can_decide: bool,
     can_suspend: bool,
     can_resume: bool,
@@ -652,14 +651,10 @@ pub async fn grant(
         })
         .collect();
 
-    // The evidence timeline: the statements of the grant's signed bundle.
-    let (timeline, timeline_error) = match state.keys.evidence() {
-        Ok(key) => match evidence::for_grant(&state.repo, &key, &state.settings.issuer, &g).await {
-            Ok(bundle) => (statements(&bundle), None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        },
-        Err(e) => (Vec::new(), Some(e.to_string())),
-    };
+    // The timeline: the grant's lifecycle records, read by action (never its calls, so the
+    // page costs the same for a busy grant). The signed bundle is issued — and audited as
+    // `evidence.issue` — only when someone downloads it.
+    let timeline = lifecycle_timeline(&state, g.id.as_str(), &names).await?;
 
     let owner = partner.is_some_and(|p| p.owners.contains(&me.id));
     let steward = viewer.may(&[Role::Steward]);
@@ -714,7 +709,6 @@ pub async fn grant(
         usage_period: format!("{} – {}", when(usage.period_start), when(usage.period_end)),
         denials: usage.denials,
         timeline,
-        timeline_error,
         can_decide: viewer.may(&[Role::Approver])
             && owner
             && g.status == GrantStatus::Pending
@@ -728,27 +722,67 @@ pub async fn grant(
     Ok(respond(&page)?)
 }
 
-/// The statements of a bundle as timeline rows, in order of time.
-fn statements(bundle: &Value) -> Vec<Statement> {
-    let mut rows: Vec<Statement> = bundle["statements"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|st| Statement {
-                    kind: st["kind"].as_str().unwrap_or("").replace('_', " "),
-                    at: st["facts"]["at"]
-                        .as_str()
-                        .or_else(|| st["facts"]["first_at"].as_str())
-                        .unwrap_or("")
-                        .to_owned(),
-                    text: st["text"].as_str().unwrap_or("").to_owned(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    rows.sort_by(|a, b| a.at.cmp(&b.at));
-    rows
+/// The lifecycle actions shown on a grant's timeline.
+const GRANT_TIMELINE: &[&str] = &[
+    action::GRANT_REQUEST,
+    action::GRANT_EMERGENCY_OPEN,
+    action::GRANT_APPROVE,
+    action::GRANT_REJECT,
+    action::GRANT_SUSPEND,
+    action::GRANT_SUSPEND_OVERDUE,
+    action::GRANT_RESUME,
+    action::GRANT_REVOKE,
+    action::GRANT_EXPIRE,
+    action::GRANT_EMERGENCY_END,
+    action::REVIEW_ATTEST,
+];
+
+/// A grant's lifecycle records, oldest first, as timeline rows.
+async fn lifecycle_timeline(
+    state: &AppState,
+    grant: &str,
+    names: &Names,
+) -> Result<Vec<Statement>, ApiError> {
+    let mut rows: Vec<(u64, Statement)> = Vec::new();
+    for act in GRANT_TIMELINE {
+        let found = state
+            .repo
+            .audit_all(AuditQuery {
+                target: Some(grant.to_owned()),
+                action: Some((*act).to_owned()),
+                ..AuditQuery::default()
+            })
+            .await?;
+        for row in found {
+            let rec: AuditRecord = serde_json::from_str(&row.body).map_err(|e| {
+                ApiError::Unexpected(anyhow::anyhow!("audit record {}: {e}", row.seq))
+            })?;
+            let who = names
+                .0
+                .get(&rec.actor)
+                .cloned()
+                .unwrap_or_else(|| rec.actor.clone());
+            let why = rec
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            rows.push((
+                row.seq,
+                Statement {
+                    kind: rec.action.replace(['.', '_'], " "),
+                    at: rec
+                        .at
+                        .parse::<Timestamp>()
+                        .map(when)
+                        .unwrap_or_else(|_| rec.at.clone()),
+                    text: format!("by {who}{why} (record {})", row.seq),
+                },
+            ));
+        }
+    }
+    rows.sort_by_key(|(seq, _)| *seq);
+    Ok(rows.into_iter().map(|(_, st)| st).collect())
 }
 
 /// Every object, for names and visibility (no audit facts).
@@ -768,8 +802,15 @@ pub async fn grant_evidence(
     Path(id): Path<String>,
 ) -> ConsoleResult<Response> {
     let g = visible_grant(&state, &viewer, &id).await?;
-    let key = state.keys.evidence()?;
-    let bundle = evidence::for_grant(&state.repo, &key, &state.settings.issuer, &g).await?;
+    let key = state.keys.evidence_current(&state.repo).await?;
+    let bundle = evidence::for_grant(
+        &state.repo,
+        &key,
+        &state.settings.issuer,
+        viewer.principal.id.as_str(),
+        &g,
+    )
+    .await?;
     let body = serde_json::to_vec_pretty(&bundle)
         .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("bundle: {e}")))?;
     let disposition = format!("attachment; filename=\"evidence-{}.json\"", g.id.as_str());
