@@ -22,6 +22,8 @@ actions! {
     /// An admin-API bearer token was refused.
     AUTH_FAILED = "auth.failed";
     AUTH_RATE_LIMITED = "auth.rate_limited";
+    /// A control node registered itself (its advertised URL), so offboarding probes it.
+    CONTROL_REGISTER = "control.register";
     CREDENTIAL_EXPIRE = "credential.expire";
     CREDENTIAL_ISSUE = "credential.issue";
     CREDENTIAL_REVOKE = "credential.revoke";

@@ -45,7 +45,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use config::{Config, DurabilitySetting, NodeRole};
+pub use config::{Config, DurabilitySetting, NodeRole, OffboardingConfig};
 use error::ApiError;
 pub use state::{AppState, Settings, Shared};
 
@@ -419,6 +419,19 @@ pub async fn start(
         .as_ref()
         .map(TcpListener::local_addr)
         .transpose()?;
+    // The URLs this node registers for offboarding probes: never a wildcard bind address.
+    let control_url = control_addr
+        .map(|a| config.advertised_url(config.advertise_url.as_deref(), a, "--advertise-url"))
+        .transpose()?;
+    let gateway_url = gateway_addr
+        .map(|a| {
+            config.advertised_url(
+                config.gateway_advertise_url.as_deref(),
+                a,
+                "--gateway-advertise-url",
+            )
+        })
+        .transpose()?;
 
     create_private_dir(&config.data_dir)?;
     let durability = match config.durability {
@@ -436,6 +449,7 @@ pub async fn start(
     let settings = Settings {
         principal_token_days: config.principal_token_days,
         issuer: bound.issuer_url(),
+        offboarding_require_gateway: config.offboarding.require_gateway,
         ..Settings::default()
     };
     let master = master_key(
@@ -459,7 +473,21 @@ pub async fn start(
 
     let mut tasks = Vec::new();
     let mut tasks_bg = Vec::new();
-    if let Some(listener) = control_listener {
+    if let (Some(listener), Some(url)) = (control_listener, control_url) {
+        let id: [u8; 8] = rand::random();
+        tasks_bg.push(tokio::spawn(charter_gateway::registry::run(
+            state.repo.writer.clone(),
+            state.repo.clock.clone(),
+            charter_gateway::registry::NodeRecord {
+                id: format!("cn_{}", hex::encode(id)),
+                kind: charter_gateway::registry::NodeKind::Control,
+                url,
+                environment: config.environment.clone(),
+                started_at: state.now(),
+                heartbeat_at: state.now(),
+            },
+            std::time::Duration::from_secs(10),
+        )));
         let app = control_router(state.clone());
         tasks.push(tokio::spawn(listen::serve(
             listener,
@@ -468,12 +496,12 @@ pub async fn start(
             stopped(),
         )));
     }
-    if let (Some(listener), Some(addr)) = (gateway_listener, gateway_addr) {
+    if let (Some(listener), Some(url)) = (gateway_listener, gateway_url) {
         let gw = gateway(&state, &config.environment, tls.is_some())?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let record = charter_gateway::registry::GatewayRecord {
+        let record = charter_gateway::registry::NodeRecord {
             id: gw.config.id.clone(),
-            check_url: format!("{scheme}://{addr}/v1/authz/check"),
+            kind: charter_gateway::registry::NodeKind::Gateway,
+            url,
             environment: config.environment.clone(),
             started_at: state.now(),
             heartbeat_at: state.now(),

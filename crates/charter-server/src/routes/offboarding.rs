@@ -22,7 +22,24 @@ pub async fn offboard(
     JsonBody(req): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<wire::Offboarding>> {
     caller.require(&[Role::Steward])?;
-    let record =
-        offboarding::offboard(&state.tokens(), &caller.principal.id, &id, req.reason).await?;
+    // The token introspection probes use (a short-lived principal the service creates);
+    // principal tokens are made and hashed here, at the edge.
+    let token = crate::auth::new_token();
+    let probe = offboarding::ProbeToken {
+        hash: crate::auth::token_hash(&token),
+        token,
+    };
+    let policy = offboarding::Policy {
+        require_gateway: state.settings.offboarding_require_gateway,
+    };
+    let record = offboarding::offboard(
+        &state.tokens(),
+        policy,
+        probe,
+        &caller.principal.id,
+        &id,
+        req.reason,
+    )
+    .await?;
     Ok(Json(wire::Offboarding::from(&record)))
 }
