@@ -321,17 +321,20 @@ impl Run<'_> {
         for m in minted {
             for node in &nodes.control {
                 let url = format!("{}{INTROSPECT_PATH}", node.url);
-                let outcome = match introspect(&self.http, &url, &probe.token, &m.token).await {
-                    Ok(true) => (true, format!("canary {}: active", m.canary.jti)),
-                    Ok(false) => (
-                        false,
-                        format!(
-                            "canary {}: inactive before revocation, so its refusal would prove nothing",
-                            m.canary.jti
+                let jti = &m.canary.jti;
+                let outcome = until_passed(|| async {
+                    match introspect(&self.http, &url, &probe.token, &m.token).await {
+                        Ok(true) => (true, format!("canary {jti}: active")),
+                        Ok(false) => (
+                            false,
+                            format!(
+                                "canary {jti}: inactive before revocation, so its refusal would prove nothing"
+                            ),
                         ),
-                    ),
-                    Err(why) => (false, format!("canary {}: {why}", m.canary.jti)),
-                };
+                        Err(why) => (false, format!("canary {jti}: {why}")),
+                    }
+                })
+                .await;
                 checks.push(self.check(
                     check::INTROSPECTION_ACCEPTS,
                     format!("{} {url} {}", node.id, m.canary.jti),
@@ -343,25 +346,27 @@ impl Run<'_> {
             };
             for gw in &nodes.gateways {
                 let url = gw.check_url();
-                let outcome = match gateway_check(&self.http, &url, method, uri, &m.token).await {
-                    Ok((200, _)) => (true, format!("canary {}: 200", m.canary.jti)),
-                    Ok((403, Some(r))) if !r.is_token_level() => (
-                        true,
-                        format!(
-                            "canary {}: 403 {r} (a policy refusal: the token itself was accepted)",
-                            m.canary.jti
+                let jti = &m.canary.jti;
+                let outcome = until_passed(|| async {
+                    match gateway_check(&self.http, &url, method, uri, &m.token).await {
+                        Ok((200, _)) => (true, format!("canary {jti}: 200")),
+                        Ok((403, Some(r))) if !r.is_token_level() => (
+                            true,
+                            format!(
+                                "canary {jti}: 403 {r} (a policy refusal: the token itself was accepted)"
+                            ),
                         ),
-                    ),
-                    Ok((status, reason)) => (
-                        false,
-                        format!(
-                            "canary {}: {status} {} — not accepted before revocation",
-                            m.canary.jti,
-                            reason.map_or("", Reason::as_str)
+                        Ok((status, reason)) => (
+                            false,
+                            format!(
+                                "canary {jti}: {status} {} — not accepted before revocation",
+                                reason.map_or("", Reason::as_str)
+                            ),
                         ),
-                    ),
-                    Err(why) => (false, format!("canary {}: {why}", m.canary.jti)),
-                };
+                        Err(why) => (false, format!("canary {jti}: {why}")),
+                    }
+                })
+                .await;
                 checks.push(self.check(
                     check::GATEWAY_ACCEPTS,
                     format!("{} {url} {}", gw.id, m.canary.jti),
@@ -387,7 +392,7 @@ impl Run<'_> {
             let url = format!("{}{TOKEN_PATH}", node.url);
             for c in credentials {
                 let client_id = &c.value.credential.client_id;
-                let outcome = until_refused(|| token_refusal(&self.http, &url, client_id)).await;
+                let outcome = until_passed(|| token_refusal(&self.http, &url, client_id)).await;
                 checks.push(self.check(
                     check::TOKEN_ENDPOINT_REFUSES,
                     format!("{} {url} {client_id}", node.id),
@@ -396,7 +401,7 @@ impl Run<'_> {
             }
             let url = format!("{}{INTROSPECT_PATH}", node.url);
             for m in minted {
-                let outcome = until_refused(|| async {
+                let outcome = until_passed(|| async {
                     match introspect(&self.http, &url, &probe.token, &m.token).await {
                         Ok(false) => (true, format!("canary {}: inactive", m.canary.jti)),
                         Ok(true) => (false, format!("canary {}: still active", m.canary.jti)),
@@ -417,7 +422,7 @@ impl Run<'_> {
                 let Some((method, uri)) = &m.probe else {
                     continue;
                 };
-                let outcome = until_refused(|| async {
+                let outcome = until_passed(|| async {
                     let jti = &m.canary.jti;
                     match gateway_check(&self.http, &url, method, uri, &m.token).await {
                         Ok((401, Some(r))) if r.is_revocation() => {
@@ -608,9 +613,10 @@ pub async fn offboard(
     Ok(record)
 }
 
-/// Repeats a removal probe while it does not pass, for as long as a node may take to apply
-/// the revocation; answers the last outcome, noting how many probes it took.
-async fn until_refused<F, Fut>(mut probe: F) -> (bool, String)
+/// Repeats a probe while it does not pass, for as long as a node may take to apply a change
+/// made at another node (its change feed delivers within the staleness bound); answers the
+/// last outcome, noting how many probes it took.
+async fn until_passed<F, Fut>(mut probe: F) -> (bool, String)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = (bool, String)>,

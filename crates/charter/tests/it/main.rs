@@ -11,6 +11,7 @@ mod crash;
 mod credentials;
 mod demo;
 mod lifecycle;
+mod offboarding;
 mod readme;
 mod serve;
 
