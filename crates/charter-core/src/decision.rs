@@ -3,10 +3,11 @@
 //! call this module; there is no second copy of any check.
 //!
 //! Order: token verified (signature and header, done by the caller before it builds
-//! [`TokenFacts`]) → `iss`, `aud`, `nbf`/`exp` → grant active and epoch current → `jti` not
-//! revoked → partner active → operation matched → scope in token ∩ grant → data class within
-//! the ceiling → region permitted, with a transfer basis where the partner does not process
-//! there → environment and time window → DPoP.
+//! [`TokenFacts`]) → `iss`, `aud`, `nbf`/`exp` → grant active, the token's credential not
+//! revoked and epoch current → `jti` not revoked → partner active (not offboarded) →
+//! operation matched → scope in token ∩ grant → data class within the ceiling → region
+//! permitted, with a transfer basis where the partner does not process there → environment
+//! and time window → DPoP.
 
 use jiff::Timestamp;
 
@@ -36,10 +37,15 @@ pub enum Reason {
     /// The gateway's view of policy is older than its bound (its change feed is down):
     /// it refuses rather than decide on stale state.
     PolicyStale,
+    /// The credential the token was issued to was revoked (token-level). Other tokens of
+    /// the same grant, killed by the epoch bump of that revocation, stay `token_revoked`.
+    CredentialRevoked,
+    /// The token's partner is being offboarded or was offboarded (token-level).
+    PartnerOffboarded,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 19] = [
         Reason::TokenMissing,
         Reason::TokenInvalid,
         Reason::TokenExpired,
@@ -57,7 +63,28 @@ impl Reason {
         Reason::DpopInvalid,
         Reason::AuditUnavailable,
         Reason::PolicyStale,
+        Reason::CredentialRevoked,
+        Reason::PartnerOffboarded,
     ];
+
+    /// The reasons that say a token was refused *because access was removed* — the only
+    /// refusals an offboarding counts as proof.
+    pub const REVOCATION: [Reason; 4] = [
+        Reason::TokenRevoked,
+        Reason::GrantRevoked,
+        Reason::CredentialRevoked,
+        Reason::PartnerOffboarded,
+    ];
+
+    /// The reason with this wire name.
+    pub fn parse(name: &str) -> Option<Reason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// Whether this refusal is one of [`Reason::REVOCATION`].
+    pub fn is_revocation(self) -> bool {
+        Self::REVOCATION.contains(&self)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -78,6 +105,8 @@ impl Reason {
             Self::DpopInvalid => "dpop_invalid",
             Self::AuditUnavailable => "audit_unavailable",
             Self::PolicyStale => "policy_stale",
+            Self::CredentialRevoked => "credential_revoked",
+            Self::PartnerOffboarded => "partner_offboarded",
         }
     }
 
@@ -93,6 +122,8 @@ impl Reason {
                 | Self::GrantInactive
                 | Self::GrantRevoked
                 | Self::PartnerInactive
+                | Self::CredentialRevoked
+                | Self::PartnerOffboarded
         )
     }
 }
@@ -134,6 +165,8 @@ pub struct TokenContext<'a> {
     pub api: Option<&'a Api>,
     pub partner: Option<&'a Partner>,
     pub jti_revoked: bool,
+    /// The credential the token was issued to (its `client_id`) is revoked.
+    pub credential_revoked: bool,
 }
 
 /// Token-level checks (all that introspection can judge: it has no operation).
@@ -160,6 +193,9 @@ pub fn check_token(
         return Err(Reason::TokenExpired);
     }
     grant_state(grant, now)?;
+    if ctx.credential_revoked {
+        return Err(Reason::CredentialRevoked);
+    }
     if token.epoch != grant.epoch {
         return Err(Reason::TokenRevoked);
     }
@@ -187,7 +223,16 @@ fn grant_state(grant: &Grant, now: Timestamp) -> Result<(), Reason> {
 
 fn partner_state(grant: &Grant, partner: Option<&Partner>) -> Result<(), Reason> {
     match partner {
-        Some(p) if p.status == PartnerStatus::Active && p.id == grant.partner => Ok(()),
+        Some(p) if p.id != grant.partner => Err(Reason::PartnerInactive),
+        Some(p) if p.status == PartnerStatus::Active => Ok(()),
+        Some(p)
+            if matches!(
+                p.status,
+                PartnerStatus::Offboarding | PartnerStatus::Offboarded
+            ) =>
+        {
+            Err(Reason::PartnerOffboarded)
+        }
         _ => Err(Reason::PartnerInactive),
     }
 }

@@ -25,6 +25,8 @@ actions! {
     /// A principal signed in to the console (its session began).
     CONSOLE_SIGN_IN = "console.sign_in";
     CONSOLE_SIGN_OUT = "console.sign_out";
+    /// A control node registered itself (its advertised URL), so offboarding probes it.
+    CONTROL_REGISTER = "control.register";
     CREDENTIAL_EXPIRE = "credential.expire";
     CREDENTIAL_ISSUE = "credential.issue";
     CREDENTIAL_REVOKE = "credential.revoke";

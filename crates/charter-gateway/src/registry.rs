@@ -1,5 +1,12 @@
-//! Gateways register themselves (id, check URL, environment) and keep a heartbeat in the
-//! store, so offboarding can probe every running gateway's check endpoint.
+//! Nodes register themselves — gateways and control nodes alike: id, role, the URL they are
+//! reached at, environment — and keep a heartbeat in the store, so offboarding can probe
+//! every running gateway's check endpoint and every control node's token endpoint and
+//! introspection over HTTP.
+//!
+//! Invariant: a registered URL is an *advertised* URL (`--advertise-url`,
+//! `--gateway-advertise-url`) or a specific bound address — never a wildcard such as
+//! `0.0.0.0` or `[::]`, which names no host a probe could reach (the server refuses to start
+//! rather than register one).
 
 use charter_evidence::action;
 use std::sync::Arc;
@@ -10,30 +17,60 @@ use charter_store::{AuditRecord, AuditWriter, Kind, Op, Record, Unit, Versioned}
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// A running gateway as registered.
+/// What a registered node enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// The check endpoint and the proxy.
+    #[default]
+    Gateway,
+    /// The OAuth endpoints (token, introspection) and the admin API.
+    Control,
+}
+
+/// The path of a gateway's check endpoint under its URL.
+pub const CHECK_PATH: &str = "/v1/authz/check";
+
+/// A running node as registered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GatewayRecord {
+pub struct NodeRecord {
     pub id: String,
-    /// Its check endpoint (`…/v1/authz/check`).
-    pub check_url: String,
+    #[serde(default)]
+    pub kind: NodeKind,
+    /// Its advertised base URL (no trailing slash).
+    pub url: String,
     pub environment: String,
     pub started_at: Timestamp,
     pub heartbeat_at: Timestamp,
 }
 
-impl Record for GatewayRecord {
+impl NodeRecord {
+    /// A gateway's check endpoint.
+    pub fn check_url(&self) -> String {
+        format!("{}{CHECK_PATH}", self.url)
+    }
+
+    /// Whether the node sent a heartbeat within `alive_seconds` of `now`.
+    pub fn is_alive(&self, now: Timestamp, alive_seconds: i64) -> bool {
+        now.as_second() - self.heartbeat_at.as_second() <= alive_seconds
+    }
+}
+
+/// Nodes are stored under the `gateway` kind (gateways registered first; control nodes carry
+/// `kind: control`).
+impl Record for NodeRecord {
     const KIND: Kind = Kind::Gateway;
     fn id(&self) -> &str {
         &self.id
     }
 }
 
-/// Registers the gateway (audited) and then refreshes its heartbeat every `every` until the
+/// Registers the node (audited) and then refreshes its heartbeat every `every` until the
 /// process ends.
 pub async fn run(
     writer: AuditWriter,
     clock: Arc<dyn Clock>,
-    mut record: GatewayRecord,
+    mut record: NodeRecord,
     every: Duration,
 ) {
     let now = clock.now();
@@ -43,10 +80,15 @@ pub async fn run(
         seq: 0,
         at: now.to_string(),
         actor: record.id.clone(),
-        action: action::GATEWAY_REGISTER.into(),
+        action: match record.kind {
+            NodeKind::Gateway => action::GATEWAY_REGISTER,
+            NodeKind::Control => action::CONTROL_REGISTER,
+        }
+        .into(),
         target: record.id.clone(),
         reason: None,
-        details: serde_json::json!({ "check_url": record.check_url, "environment": record.environment }),
+        details: serde_json::json!({ "url": record.url, "kind": record.kind,
+                                     "environment": record.environment }),
         prev: String::new(),
     };
     let mut version = match writer
@@ -58,7 +100,7 @@ pub async fn run(
     {
         Ok(_) => 1,
         Err(e) => {
-            tracing::error!(error = %e, "gateway registration failed; offboarding cannot probe this gateway");
+            tracing::error!(error = %e, node = %record.id, "node registration failed; offboarding cannot probe this node");
             return;
         }
     };
@@ -80,7 +122,7 @@ pub async fn run(
             .await
         {
             Ok(_) => version += 1,
-            Err(e) => tracing::warn!(error = %e, "gateway heartbeat failed"),
+            Err(e) => tracing::warn!(error = %e, "node heartbeat failed"),
         }
     }
 }

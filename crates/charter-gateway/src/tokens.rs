@@ -105,6 +105,8 @@ pub struct Judged {
     pub api: Option<Arc<Api>>,
     pub partner: Option<Arc<Partner>>,
     pub jti_revoked: bool,
+    /// The credential of the token's `client_id` is revoked.
+    pub credential_revoked: bool,
 }
 
 impl Judged {
@@ -114,6 +116,7 @@ impl Judged {
             api: self.api.as_deref(),
             partner: self.partner.as_deref(),
             jti_revoked: self.jti_revoked,
+            credential_revoked: self.credential_revoked,
         }
     }
 }
@@ -126,6 +129,12 @@ pub fn judge(live: &Live, claims: Arc<AccessClaims>) -> Result<Judged, Reason> {
         .as_ref()
         .and_then(|g| live.partner(g.partner.as_str()));
     let jti_revoked = live.is_revoked(&facts.jti);
+    // Only the credential of this grant counts: a client id is unique, but a token names
+    // its grant, and a credential of another grant says nothing about this one.
+    let credential_revoked = live.credential(&facts.client_id).is_some_and(|c| {
+        c.credential.grant.as_str() == facts.grant
+            && c.credential.status == charter_core::credential::CredentialStatus::Revoked
+    });
     Ok(Judged {
         claims,
         facts,
@@ -133,6 +142,7 @@ pub fn judge(live: &Live, claims: Arc<AccessClaims>) -> Result<Judged, Reason> {
         api,
         partner,
         jti_revoked,
+        credential_revoked,
     })
 }
 

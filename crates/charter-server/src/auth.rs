@@ -30,6 +30,16 @@ pub fn new_token() -> String {
     )
 }
 
+/// A fresh token for the short-lived principal an offboarding's introspection probes use
+/// (principal tokens are made and hashed here, at the edge).
+pub fn probe_token() -> crate::services::offboarding::ProbeToken {
+    let token = new_token();
+    crate::services::offboarding::ProbeToken {
+        hash: token_hash(&token),
+        token,
+    }
+}
+
 /// What the store keeps of a token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

@@ -74,6 +74,30 @@ pub struct Config {
     pub gateway_anonymous_per_minute: u32,
     /// Where else every signed checkpoint goes, outside the data directory (`[checkpoints]`).
     pub checkpoints: CheckpointSinks,
+    /// The base URL other nodes reach this control plane at (registered for offboarding
+    /// probes); default: `http(s)://<bound --listen address>`, refused for a wildcard.
+    pub advertise_url: Option<String>,
+    /// The base URL other nodes reach this gateway at; default: `http(s)://<bound
+    /// --gateway-listen address>`, refused for a wildcard.
+    pub gateway_advertise_url: Option<String>,
+    pub offboarding: OffboardingConfig,
+}
+
+/// `[offboarding]` in the settings file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OffboardingConfig {
+    /// An offboarding with no live gateway to probe is `incomplete` unless this is `false`
+    /// (a deployment that declares it runs no gateway).
+    pub require_gateway: bool,
+}
+
+impl Default for OffboardingConfig {
+    fn default() -> Self {
+        Self {
+            require_gateway: true,
+        }
+    }
 }
 
 /// The checkpoint sinks outside the data directory (`docs/checkpoints.md`).
@@ -115,6 +139,9 @@ impl Default for Config {
             gateway_anonymous_per_minute: charter_gateway::ANONYMOUS_PER_MINUTE,
             upstream_allow: Vec::new(),
             upstream_deny: Vec::new(),
+            advertise_url: None,
+            gateway_advertise_url: None,
+            offboarding: OffboardingConfig::default(),
         }
     }
 }
@@ -186,6 +213,30 @@ impl Config {
         }
     }
 
+    /// The URL a listener bound at `bound` is advertised under: `advertised` (validated: an
+    /// absolute http(s) URL naming a specific host), else `scheme://bound` — refused when
+    /// `bound` is a wildcard address, which no other node could reach. `flag` names the
+    /// setting in the message.
+    pub fn advertised_url(
+        &self,
+        advertised: Option<&str>,
+        bound: SocketAddr,
+        flag: &str,
+    ) -> anyhow::Result<String> {
+        let scheme = if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        match advertised {
+            Some(url) => check_advertised(url, flag),
+            None if bound.ip().is_unspecified() => anyhow::bail!(
+                "{bound} is a wildcard address: other nodes cannot probe it; give {flag} with the URL this node is reached at"
+            ),
+            None => Ok(format!("{scheme}://{bound}")),
+        }
+    }
+
     /// Refuses plaintext on a non-loopback address unless `insecure_http` is set, and a
     /// certificate without its key (or the reverse).
     pub fn check_transport(&self) -> anyhow::Result<()> {
@@ -205,5 +256,85 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// An advertised URL: absolute, `http` or `https`, a host that is not a wildcard address, no
+/// query or fragment; returned without a trailing slash.
+fn check_advertised(url: &str, flag: &str) -> anyhow::Result<String> {
+    let parsed: axum::http::Uri = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{flag} {url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme_str(), Some("http" | "https")) {
+        anyhow::bail!("{flag} {url:?} must be an absolute http or https URL");
+    }
+    let Some(authority) = parsed.authority() else {
+        anyhow::bail!("{flag} {url:?} names no host");
+    };
+    let wildcard = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    if wildcard {
+        anyhow::bail!("{flag} {url:?} is a wildcard address, which no other node can reach");
+    }
+    if authority.as_str().contains('@') || parsed.query().is_some() || url.contains('#') {
+        anyhow::bail!("{flag} {url:?} must not carry credentials, a query or a fragment");
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_bind_address_is_never_advertised() {
+        let config = Config::default();
+        for bound in ["0.0.0.0:7601", "[::]:7601"] {
+            let err = config
+                .advertised_url(None, bound.parse().unwrap(), "--gateway-advertise-url")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--gateway-advertise-url"), "{err}");
+        }
+        for url in [
+            "http://0.0.0.0:7601",
+            "http://[::]:7601",
+            "ftp://gw.internal",
+            "gw.internal:7601",
+            "http://u:p@gw.internal",
+        ] {
+            assert!(
+                config
+                    .advertised_url(Some(url), "127.0.0.1:1".parse().unwrap(), "--advertise-url")
+                    .is_err(),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn specific_addresses_and_advertised_urls_are_used_as_they_are() {
+        let config = Config::default();
+        let bound = "127.0.0.1:40123".parse().unwrap();
+        assert_eq!(
+            config
+                .advertised_url(None, bound, "--advertise-url")
+                .unwrap(),
+            "http://127.0.0.1:40123"
+        );
+        assert_eq!(
+            config
+                .advertised_url(
+                    Some("https://gw-3.internal:8443/"),
+                    "0.0.0.0:8443".parse().unwrap(),
+                    "--gateway-advertise-url"
+                )
+                .unwrap(),
+            "https://gw-3.internal:8443"
+        );
     }
 }

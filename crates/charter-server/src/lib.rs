@@ -47,7 +47,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use config::{Config, DurabilitySetting, NodeRole};
+pub use config::{Config, DurabilitySetting, NodeRole, OffboardingConfig};
 use error::ApiError;
 pub use state::{AppState, Settings, Shared};
 
@@ -473,6 +473,19 @@ pub async fn start(
         .as_ref()
         .map(TcpListener::local_addr)
         .transpose()?;
+    // The URLs this node registers for offboarding probes: never a wildcard bind address.
+    let control_url = control_addr
+        .map(|a| config.advertised_url(config.advertise_url.as_deref(), a, "--advertise-url"))
+        .transpose()?;
+    let gateway_url = gateway_addr
+        .map(|a| {
+            config.advertised_url(
+                config.gateway_advertise_url.as_deref(),
+                a,
+                "--gateway-advertise-url",
+            )
+        })
+        .transpose()?;
 
     create_private_dir(&config.data_dir)?;
     let durability = match config.durability {
@@ -499,6 +512,7 @@ pub async fn start(
                 .chain(metrics_addr)
                 .collect(),
         },
+        offboarding_require_gateway: config.offboarding.require_gateway,
         ..Settings::default()
     };
     let master = master_key(
@@ -522,7 +536,21 @@ pub async fn start(
 
     let mut tasks = Vec::new();
     let mut tasks_bg = Vec::new();
-    if let Some(listener) = control_listener {
+    if let (Some(listener), Some(url)) = (control_listener, control_url) {
+        let id: [u8; 8] = rand::random();
+        tasks_bg.push(tokio::spawn(charter_gateway::registry::run(
+            state.repo.writer.clone(),
+            state.repo.clock.clone(),
+            charter_gateway::registry::NodeRecord {
+                id: format!("cn_{}", hex::encode(id)),
+                kind: charter_gateway::registry::NodeKind::Control,
+                url,
+                environment: config.environment.clone(),
+                started_at: state.now(),
+                heartbeat_at: state.now(),
+            },
+            std::time::Duration::from_secs(10),
+        )));
         let app = control_router(state.clone());
         tasks.push(tokio::spawn(listen::serve_with(
             listener,
@@ -540,7 +568,7 @@ pub async fn start(
             stopped(),
         )));
     }
-    if let (Some(listener), Some(addr)) = (gateway_listener, gateway_addr) {
+    if let (Some(listener), Some(url), Some(addr)) = (gateway_listener, gateway_url, gateway_addr) {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = config
             .gateway_public_url
@@ -553,9 +581,10 @@ pub async fn start(
             Some(public_url),
             config.gateway_anonymous_per_minute,
         )?;
-        let record = charter_gateway::registry::GatewayRecord {
+        let record = charter_gateway::registry::NodeRecord {
             id: gw.config.id.clone(),
-            check_url: format!("{scheme}://{addr}/v1/authz/check"),
+            kind: charter_gateway::registry::NodeKind::Gateway,
+            url,
             environment: config.environment.clone(),
             started_at: state.now(),
             heartbeat_at: state.now(),

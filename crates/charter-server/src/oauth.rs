@@ -27,8 +27,7 @@ use crate::services::issuance::{
 };
 use crate::state::{AppState, Shared};
 
-pub use crate::services::issuance::{REVOKE_PATH, TOKEN_PATH};
-pub const INTROSPECT_PATH: &str = "/oauth/introspect";
+pub use crate::services::issuance::{INTROSPECT_PATH, REVOKE_PATH, REVOKED_CLIENT, TOKEN_PATH};
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -72,6 +71,15 @@ impl OAuthError {
                 "invalid_client",
                 "client authentication failed",
             )
+        }
+    }
+    /// A revoked credential, refused before any secret or assertion was looked at. The
+    /// description is the observable signal an offboarding probe checks (it names no secret
+    /// and nothing the caller did not send).
+    fn revoked_client(basic: bool) -> Self {
+        Self {
+            description: REVOKED_CLIENT.into(),
+            ..Self::invalid_client(basic)
         }
     }
     fn unauthorized_client(d: impl Into<String>) -> Self {
@@ -353,6 +361,9 @@ async fn authenticated_client(
         return Err(slow_down(wait));
     }
     if refusal.is_failure() {
+        if refusal == ClientRefusal::CredentialRevoked {
+            return Err(OAuthError::revoked_client(auth.basic()));
+        }
         return Err(OAuthError::invalid_client(auth.basic()));
     }
     // The assertion was good; it just cannot be remembered yet. Refusing it is the fail-closed

@@ -11,6 +11,9 @@ pub struct Settings {
     pub principal_token_days: i64,
     /// Failed admin authentications allowed per source address per minute.
     pub auth_failures_per_minute: u32,
+    /// An offboarding with no live gateway to probe is `incomplete` unless this is `false`
+    /// (`offboarding.require_gateway`).
+    pub offboarding_require_gateway: bool,
     /// Where API upstreams may point (`services::upstreams`).
     pub upstreams: UpstreamPolicy,
 }
@@ -35,6 +38,7 @@ impl Default for Settings {
             principal_token_days: 90,
             auth_failures_per_minute: 20,
             upstreams: UpstreamPolicy::default(),
+            offboarding_require_gateway: true,
         }
     }
 }

@@ -112,6 +112,20 @@ pub struct ServeArgs {
     /// listen address>].
     #[arg(long, env = "CHARTER_GATEWAY_PUBLIC_URL", value_name = "URL")]
     pub gateway_public_url: Option<String>,
+    /// The URL other nodes reach this control plane at, registered so that offboarding
+    /// probes its token endpoint and introspection [default: http(s)://<bound --listen>;
+    /// required when --listen is a wildcard address such as 0.0.0.0].
+    #[arg(long, env = "CHARTER_ADVERTISE_URL", value_name = "URL")]
+    pub advertise_url: Option<String>,
+    /// The URL other nodes reach this gateway at, registered so that offboarding probes its
+    /// check endpoint [default: http(s)://<bound --gateway-listen>; required when
+    /// --gateway-listen is a wildcard address].
+    #[arg(long, env = "CHARTER_GATEWAY_ADVERTISE_URL", value_name = "URL")]
+    pub gateway_advertise_url: Option<String>,
+    /// Whether an offboarding with no live gateway to probe is `incomplete` [default: true];
+    /// `false` declares that this deployment runs no gateway.
+    #[arg(long, env = "CHARTER_OFFBOARDING_REQUIRE_GATEWAY", value_name = "BOOL")]
+    pub offboarding_require_gateway: Option<bool>,
 }
 
 /// Defaults, overridden by the TOML file, overridden by flags and variables.
@@ -179,6 +193,15 @@ pub fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = &args.gateway_public_url {
         config.gateway_public_url = Some(v.clone());
+    }
+    if let Some(v) = &args.advertise_url {
+        config.advertise_url = Some(v.clone());
+    }
+    if let Some(v) = &args.gateway_advertise_url {
+        config.gateway_advertise_url = Some(v.clone());
+    }
+    if let Some(v) = args.offboarding_require_gateway {
+        config.offboarding.require_gateway = v;
     }
     Ok(config)
 }
@@ -304,6 +327,42 @@ mod tests {
         assert_eq!(config.environment, "staging");
         assert_eq!(config.durability, DurabilitySetting::Fsync);
         assert_eq!(config.gateway_listen, Config::default().gateway_listen);
+    }
+
+    #[test]
+    fn advertise_urls_and_the_offboarding_policy_come_from_the_file_or_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("charter.toml");
+        std::fs::write(
+            &file,
+            "advertise_url = \"http://cp-1.internal:7600\"\n[offboarding]\nrequire_gateway = false\n",
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let config = build_config(&args(&["--config", file])).unwrap();
+        assert_eq!(
+            config.advertise_url.as_deref(),
+            Some("http://cp-1.internal:7600")
+        );
+        assert!(!config.offboarding.require_gateway);
+        let config = build_config(&args(&[
+            "--config",
+            file,
+            "--gateway-advertise-url",
+            "http://gw-1.internal:7601",
+            "--offboarding-require-gateway",
+            "true",
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.gateway_advertise_url.as_deref(),
+            Some("http://gw-1.internal:7601")
+        );
+        assert!(config.offboarding.require_gateway);
+        assert!(
+            Config::default().offboarding.require_gateway,
+            "safe default"
+        );
     }
 
     #[test]

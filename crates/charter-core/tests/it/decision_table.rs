@@ -101,14 +101,29 @@ fn cases() -> Vec<Case> {
             w.token.epoch += 1
         }),
         case("jti-revoked", Err(TokenRevoked), |w| w.jti_revoked = true),
+        // ── credential_revoked ──────────────────────────────────────────────────────────
+        // Revoking a credential also bumps its grant's epoch: the token of that credential
+        // says why (credential_revoked); the grant's other tokens stay token_revoked.
+        case(
+            "credential-revoked-epoch-bumped",
+            Err(CredentialRevoked),
+            |w| {
+                w.credential_revoked = true;
+                w.grant().epoch += 1;
+            },
+        ),
+        case("credential-revoked", Err(CredentialRevoked), |w| {
+            w.credential_revoked = true
+        }),
         // ── partner_inactive ────────────────────────────────────────────────────────────
         case("partner-suspended", Err(PartnerInactive), |w| {
             w.partner().status = PartnerStatus::Suspended;
         }),
-        case("partner-offboarding", Err(PartnerInactive), |w| {
+        // ── partner_offboarded ──────────────────────────────────────────────────────────
+        case("partner-offboarding", Err(PartnerOffboarded), |w| {
             w.partner().status = PartnerStatus::Offboarding;
         }),
-        case("partner-offboarded", Err(PartnerInactive), |w| {
+        case("partner-offboarded", Err(PartnerOffboarded), |w| {
             w.partner().status = PartnerStatus::Offboarded;
         }),
         case("partner-unknown", Err(PartnerInactive), |w| {
@@ -255,6 +270,30 @@ fn cases() -> Vec<Case> {
             |w| {
                 w.grant().status = GrantStatus::Revoked;
                 w.partner().status = PartnerStatus::Offboarded;
+            },
+        ),
+        case(
+            "order-grant-revoked-and-credential-revoked",
+            Err(GrantRevoked),
+            |w| {
+                w.grant().status = GrantStatus::Revoked;
+                w.credential_revoked = true;
+            },
+        ),
+        case(
+            "order-credential-revoked-and-partner-gone",
+            Err(CredentialRevoked),
+            |w| {
+                w.credential_revoked = true;
+                w.partner().status = PartnerStatus::Offboarded;
+            },
+        ),
+        case(
+            "order-partner-offboarded-and-someone-elses",
+            Err(PartnerInactive),
+            |w| {
+                w.partner().status = PartnerStatus::Offboarded;
+                w.partner().id = partner_id(8);
             },
         ),
         case(
@@ -453,7 +492,20 @@ fn key_cases_directly() {
     assert_eq!(run(|w| w.grant().epoch += 1), Err(Reason::TokenRevoked));
     assert_eq!(
         run(|w| w.partner().status = PartnerStatus::Offboarded),
+        Err(Reason::PartnerOffboarded)
+    );
+    assert_eq!(
+        run(|w| w.partner().status = PartnerStatus::Suspended),
         Err(Reason::PartnerInactive)
+    );
+    // The revoked credential's own token says so, even though its revocation also bumped
+    // the epoch; a revoked grant still comes first.
+    assert_eq!(
+        run(|w| {
+            w.credential_revoked = true;
+            w.grant().epoch += 1;
+        }),
+        Err(Reason::CredentialRevoked)
     );
     // Scope before data class.
     assert_eq!(
@@ -489,13 +541,15 @@ fn key_cases_directly() {
 /// What the pure function can answer. `token_missing` (no token to build facts from),
 /// `audit_unavailable` (the store) and any code for the gateway's own state are decided by
 /// its callers.
-const FUNCTION_REASONS: [Reason; 14] = [
+const FUNCTION_REASONS: [Reason; 16] = [
     TokenInvalid,
     TokenExpired,
     TokenRevoked,
+    CredentialRevoked,
     GrantInactive,
     GrantRevoked,
     PartnerInactive,
+    PartnerOffboarded,
     UnknownOperation,
     ScopeNotGranted,
     DataClassExceedsGrant,

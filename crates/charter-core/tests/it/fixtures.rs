@@ -88,6 +88,8 @@ pub struct World {
     pub api: Option<Api>,
     pub partner: Option<Partner>,
     pub jti_revoked: bool,
+    /// The token's credential (its `client_id`) was revoked.
+    pub credential_revoked: bool,
     /// The matched operation, by scope (`None`: the request matched no operation).
     pub operation: Option<Operation>,
     pub environment: Environment,
@@ -219,6 +221,7 @@ impl World {
             api: Some(api),
             partner: Some(partner),
             jti_revoked: false,
+            credential_revoked: false,
             operation,
             environment: env("production"),
             dpop_valid: None,
@@ -261,6 +264,7 @@ impl World {
                 api: self.api.as_ref(),
                 partner: self.partner.as_ref(),
                 jti_revoked: self.jti_revoked,
+                credential_revoked: self.credential_revoked,
             },
             CallContext {
                 operation: self.operation.as_ref(),

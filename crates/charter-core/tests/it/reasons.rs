@@ -6,7 +6,7 @@ use charter_core::decision::Reason;
 
 /// The fixed list in DESIGN.md ("Access events"). Later issues may add codes; none is
 /// renamed, so every one of these must still be there.
-const DESIGN_REASONS: [&str; 16] = [
+const DESIGN_REASONS: [&str; 18] = [
     "token_missing",
     "token_invalid",
     "token_expired",
@@ -23,10 +23,12 @@ const DESIGN_REASONS: [&str; 16] = [
     "outside_time_window",
     "dpop_invalid",
     "audit_unavailable",
+    "credential_revoked",
+    "partner_offboarded",
 ];
 
 /// Token-level reasons (401 with `WWW-Authenticate`), per DESIGN.md.
-const TOKEN_LEVEL: [&str; 7] = [
+const TOKEN_LEVEL: [&str; 9] = [
     "token_missing",
     "token_invalid",
     "token_expired",
@@ -34,6 +36,16 @@ const TOKEN_LEVEL: [&str; 7] = [
     "grant_inactive",
     "grant_revoked",
     "partner_inactive",
+    "credential_revoked",
+    "partner_offboarded",
+];
+
+/// The refusals an offboarding probe counts as proof of removal, per DESIGN.md.
+const REVOCATION: [&str; 4] = [
+    "token_revoked",
+    "grant_revoked",
+    "credential_revoked",
+    "partner_offboarded",
 ];
 
 fn is_snake_case(s: &str) -> bool {
@@ -93,6 +105,16 @@ fn token_level_is_exactly_the_design_set() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn revocation_reasons_are_exactly_the_design_set_and_token_level() {
+    for r in Reason::ALL {
+        assert_eq!(r.is_revocation(), REVOCATION.contains(&r.as_str()), "{r}");
+        assert!(!r.is_revocation() || r.is_token_level(), "{r}");
+        assert_eq!(Reason::parse(r.as_str()), Some(r));
+    }
+    assert_eq!(Reason::parse("forbidden"), None);
 }
 
 #[test]

@@ -430,8 +430,18 @@ async fn offboard(
         .into());
     }
     let reason = form.name("reason")?;
-    crate::services::offboarding::offboard(&state.tokens(), &viewer.principal.id, &id, reason)
-        .await?;
+    let policy = crate::services::offboarding::Policy {
+        require_gateway: state.settings.offboarding_require_gateway,
+    };
+    crate::services::offboarding::offboard(
+        &state.tokens(),
+        policy,
+        auth::probe_token(),
+        &viewer.principal.id,
+        &id,
+        reason,
+    )
+    .await?;
     Ok(see_other(&format!(
         "/console/partners/{}?done=offboarded#offboarding",
         views::path_id(&id)?

@@ -32,11 +32,21 @@ struct Row<'a> {
     id: &'a str,
     title: &'a str,
     rule: &'a str,
-    /// The status as a class name (`pass`, `fail`, `not_applicable`).
+    /// The status as a class name (`pass`, `fail`, `not_applicable`,
+    /// `enforced_by_construction`).
     status: &'static str,
     status_label: String,
     evidence: Node,
     findings: Vec<String>,
+    /// Sub-rules enforced by construction, shown apart from what was evaluated.
+    by_construction: Vec<Constructed<'a>>,
+}
+
+struct Constructed<'a> {
+    rule: &'a str,
+    enforced_by: &'a str,
+    status: &'static str,
+    status_label: String,
 }
 
 impl<'a> CompliancePage<'a> {
@@ -61,6 +71,16 @@ impl<'a> CompliancePage<'a> {
                         status_label: c.status.as_str().replace('_', " "),
                         evidence: Node::of(&c.evidence),
                         findings: c.findings.iter().map(text).collect(),
+                        by_construction: c
+                            .by_construction
+                            .iter()
+                            .map(|b| Constructed {
+                                rule: b.rule,
+                                enforced_by: b.enforced_by,
+                                status: b.status.as_str(),
+                                status_label: b.status.as_str().replace('_', " "),
+                            })
+                            .collect(),
                     })
                     .collect(),
             })
@@ -85,7 +105,7 @@ impl<'a> CompliancePage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::compliance::{Control, ReportScope, Status};
+    use crate::services::compliance::{Construction, Control, ReportScope, Status};
     use crate::services::findings::FindingKind;
     use serde_json::json;
 
@@ -102,6 +122,7 @@ mod tests {
                 pass: 0,
                 fail: 1,
                 not_applicable: 0,
+                enforced_by_construction: 0,
             },
             window_days: 30,
             controls: vec![Control {
@@ -112,6 +133,12 @@ mod tests {
                 status: Status::Fail,
                 evidence: json!({ "partner": "<script>x</script>" }),
                 findings: vec![FindingKind::OwnerMissing],
+                by_construction: vec![Construction {
+                    rule: "No <b>grant</b> approves itself.",
+                    enforced_by: "Grant::decide",
+                    status: Status::EnforcedByConstruction,
+                    violations: 0,
+                }],
             }],
         };
         let page = CompliancePage::new(&report).render().unwrap();
@@ -130,6 +157,11 @@ mod tests {
         );
         assert!(page.contains("<h2>OWASP NHI Top 10 (2025)</h2>"), "{page}");
         assert!(page.contains("<td>owner_missing</td>"), "{page}");
+        // A sub-rule enforced by construction is labelled so, never as a pass.
+        assert!(
+            page.contains("<span class=\"badge enforced_by_construction\">enforced by construction</span> No &#60;b&#62;grant&#60;/b&#62; approves itself. (Grant::decide)"),
+            "{page}"
+        );
         assert!(page.contains(&format!("href=\"{}\"", super::super::stylesheet_href())));
         assert!(!page.contains("<style"), "no inline style: {page}");
     }

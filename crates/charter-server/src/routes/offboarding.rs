@@ -23,7 +23,17 @@ pub async fn offboard(
 ) -> ApiResult<Json<wire::Offboarding>> {
     caller.require(&[Role::Steward])?;
     let req = body.parse()?;
-    let record =
-        offboarding::offboard(&state.tokens(), &caller.principal.id, &id, req.reason).await?;
+    let policy = offboarding::Policy {
+        require_gateway: state.settings.offboarding_require_gateway,
+    };
+    let record = offboarding::offboard(
+        &state.tokens(),
+        policy,
+        crate::auth::probe_token(),
+        &caller.principal.id,
+        &id,
+        req.reason,
+    )
+    .await?;
     Ok(Json(wire::Offboarding::from(&record)))
 }

@@ -6,7 +6,12 @@
 //!
 //! Every control answers `pass`, `fail` or `not_applicable` (nothing in scope to assess),
 //! states its rule, carries the numbers and ids behind the verdict, and lists the finding
-//! kinds that made it fail. Where a control reaches beyond what Charter can observe, its
+//! kinds that made it fail. A sub-rule that cannot fail because the domain refuses the
+//! condition when it is written (a token TTL over 3600 s, a requester approving their own
+//! grant) is not counted as an evaluation that passed: it is listed under `by_construction`
+//! with status `enforced_by_construction` and where the refusal lives — and it still fails if
+//! the stored data shows the condition anyway (a record written around the domain). A control
+//! whose every rule is of that kind answers `enforced_by_construction` itself. Where a control reaches beyond what Charter can observe, its
 //! evidence says so (`"scope": "partial"` and `not_checked`). A chain that was not verified
 //! for the snapshot fails the controls that rest on it.
 
@@ -58,6 +63,9 @@ pub enum Status {
     Fail,
     /// Nothing in scope that the control's rules apply to.
     NotApplicable,
+    /// The rule cannot fail: the domain refuses the condition when it is written. Nothing
+    /// was evaluated that could have found otherwise, short of data written around it.
+    EnforcedByConstruction,
 }
 
 impl Status {
@@ -66,9 +74,43 @@ impl Status {
             Self::Pass => "pass",
             Self::Fail => "fail",
             Self::NotApplicable => "not_applicable",
+            Self::EnforcedByConstruction => "enforced_by_construction",
         }
     }
 }
+
+/// A sub-rule the domain makes impossible to break.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Construction {
+    pub rule: &'static str,
+    /// Where the condition is refused.
+    pub enforced_by: &'static str,
+    /// `enforced_by_construction`, or `fail` when stored records show the condition anyway.
+    pub status: Status,
+    /// Stored records that show the condition (written around the domain).
+    pub violations: usize,
+}
+
+impl Construction {
+    fn new(rule: &'static str, enforced_by: &'static str, violations: usize) -> Self {
+        Self {
+            rule,
+            enforced_by,
+            status: if violations == 0 {
+                Status::EnforcedByConstruction
+            } else {
+                Status::Fail
+            },
+            violations,
+        }
+    }
+}
+
+const TTL_BY_CONSTRUCTION: &str = "No live grant's token TTL is over 3600 s.";
+const TTL_ENFORCED_BY: &str = "a grant request with token_ttl_seconds outside 1..=3600 is refused (charter-core grant.rs, Grant::new); tokens are minted with the grant's TTL";
+const SELF_APPROVAL_BY_CONSTRUCTION: &str = "No grant is approved by its own requester.";
+const SELF_APPROVAL_ENFORCED_BY: &str =
+    "an approval by the grant's requester is refused (charter-core grant.rs, Grant::decide)";
 
 /// One control's verdict.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -84,6 +126,8 @@ pub struct Control {
     pub evidence: Value,
     /// The finding kinds that made the control fail.
     pub findings: Vec<FindingKind>,
+    /// Sub-rules enforced by construction (not evaluations that passed).
+    pub by_construction: Vec<Construction>,
 }
 
 /// What the report covers: `{type: "estate"}` or `{type: "partner", id, name}`.
@@ -102,6 +146,7 @@ pub struct Summary {
     pub pass: usize,
     pub fail: usize,
     pub not_applicable: usize,
+    pub enforced_by_construction: usize,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -134,25 +179,25 @@ const PR_AA_03: Def = Def {
     framework: CSF,
     control: "PR.AA-03",
     title: "Users, services, and hardware are authenticated",
-    rule: "Every live grant authenticates its workload with client_secret or private_key_jwt credentials whose maximum age is at most the server policy and that are not past it (no credential_stale finding about a credential), and every live grant's token TTL is at most 3600 s.",
+    rule: "Every live grant authenticates its workload with client_secret or private_key_jwt credentials whose maximum age is at most the server policy and that are not past it (no credential_stale finding about a credential). The 3600 s token TTL limit is enforced by construction (see by_construction).",
 };
 const PR_AA_04: Def = Def {
     framework: CSF,
     control: "PR.AA-04",
     title: "Identity assertions are protected, conveyed, and verified",
-    rule: "Access tokens are EdDSA-signed JWTs (typ at+jwt, alg pinned); there is exactly one active signing key, activated at most 90 days ago, and a next key is already published for rotation. DPoP is required per grant and verified per call by the gateway.",
+    rule: "There is exactly one active token-signing key, activated at most 90 days ago, and a next key is already published for rotation (evaluated). Reported, not evaluated: the token format and pinned algorithm (properties of the implementation), and DPoP — how many grants require it (a per-grant choice, so none requiring it does not fail the control) and how many calls were refused as dpop_invalid in the window; the proofs themselves are checked by the gateway per call and not re-checked here.",
 };
 const PR_AA_05: Def = Def {
     framework: CSF,
     control: "PR.AA-05",
     title: "Access permissions, entitlements, and authorizations are defined in a policy, managed, enforced, and reviewed, and incorporate the principles of least privilege and separation of duties (PR.AC-4 in CSF 1.1)",
-    rule: "Every active or suspended grant that is not break-glass holds at least approvals_required approvals from distinct principals, none of them its requester; and there is no grant_unused, scope_unused, review_overdue, emergency_unreviewed, transfer_without_basis or offboarding_failed finding (grant_expiring is reported, not failed).",
+    rule: "Every active or suspended grant that is not break-glass holds at least approvals_required approvals from distinct principals; and there is no grant_unused, scope_unused, review_overdue, emergency_unreviewed, transfer_without_basis or offboarding_failed finding (grant_expiring is reported, not failed). That no requester approves their own grant is enforced by construction (see by_construction).",
 };
 const TENET_3: Def = Def {
     framework: ZTA,
     control: "Tenet-3",
     title: "Access to individual enterprise resources is granted on a per-session basis",
-    rule: "Every live grant's access tokens live at most 3600 s (the session); each call through a gateway leaves an access.decision record, counted over the window.",
+    rule: "Every live grant's access tokens live at most 3600 s (the session) — enforced by construction, so this control evaluates nothing that could fail short of records written around the domain; the access.decision records of the window are counted and reported.",
 };
 const TENET_4: Def = Def {
     framework: ZTA,
@@ -446,6 +491,20 @@ fn verdict(
     found: &[&Finding],
     evidence: Value,
 ) -> Control {
+    verdict_with(def, violations, applicable, found, evidence, Vec::new())
+}
+
+/// [`verdict`] with sub-rules enforced by construction: any of them observed violated fails
+/// the control.
+fn verdict_with(
+    def: &Def,
+    violations: bool,
+    applicable: bool,
+    found: &[&Finding],
+    evidence: Value,
+    by_construction: Vec<Construction>,
+) -> Control {
+    let violations = violations || by_construction.iter().any(|c| c.status == Status::Fail);
     let mut evidence = match evidence {
         Value::Object(m) => m,
         other => Map::from_iter([("detail".to_owned(), other)]),
@@ -475,6 +534,7 @@ fn verdict(
         status,
         evidence: Value::Object(evidence),
         findings: kinds.into_iter().collect(),
+        by_construction,
     }
 }
 
@@ -548,8 +608,15 @@ fn pr_aa_03(f: &Facts<'_>) -> Control {
         "longest_token_ttl_seconds": live.iter().map(|g| g.token_ttl_seconds).max(),
         "grants_over_ttl_limit": listed(&long_ttl),
     });
-    let violations = !long_ttl.is_empty() || !over_policy.is_empty();
-    verdict(&PR_AA_03, violations, !live.is_empty(), &found, evidence)
+    let ttl = Construction::new(TTL_BY_CONSTRUCTION, TTL_ENFORCED_BY, long_ttl.len());
+    verdict_with(
+        &PR_AA_03,
+        !over_policy.is_empty(),
+        !live.is_empty(),
+        &found,
+        evidence,
+        vec![ttl],
+    )
 }
 
 fn pr_aa_04(f: &Facts<'_>) -> Control {
@@ -583,11 +650,12 @@ fn pr_aa_04(f: &Facts<'_>) -> Control {
         "next_key_published": next,
         "retired_keys_still_published": retired_published,
         "dpop": {
+            "evaluated": false,
             "grants_requiring": dpop_grants,
             "live_grants_requiring": f.live().filter(|g| g.require_dpop).count(),
             "denials_dpop_invalid": f.decisions.by_reason.get("dpop_invalid").copied().unwrap_or(0),
         },
-        "not_checked": "the signature algorithm and the per-call DPoP proof check are properties of the implementation; the audit records each decision, not the proof",
+        "not_checked": "the signature algorithm and the per-call DPoP proof check are properties of the implementation; the audit records each decision, not the proof; whether a grant should require DPoP is not judged",
     });
     verdict(&PR_AA_04, violations, true, &[], evidence)
 }
@@ -646,13 +714,18 @@ fn pr_aa_05(f: &Facts<'_>) -> Control {
         "emergency_grants": emergency,
         "grant_expiring": f.count_found(FindingKind::GrantExpiring),
     });
-    let violations = !self_approved.is_empty() || !insufficient.is_empty();
-    verdict(
+    let own = Construction::new(
+        SELF_APPROVAL_BY_CONSTRUCTION,
+        SELF_APPROVAL_ENFORCED_BY,
+        self_approved.len(),
+    );
+    verdict_with(
         &PR_AA_05,
-        violations,
+        !insufficient.is_empty(),
         checked > 0 || emergency > 0,
         &found,
         evidence,
+        vec![own],
     )
 }
 
@@ -674,7 +747,13 @@ fn tenet_3(f: &Facts<'_>) -> Control {
         "access_decisions": f.decision_evidence(),
         "not_checked": "calls that bypass every Charter gateway leave no record",
     });
-    verdict(&TENET_3, !over.is_empty(), !live.is_empty(), &[], evidence)
+    let ttl = Construction::new(TTL_BY_CONSTRUCTION, TTL_ENFORCED_BY, over.len());
+    let mut c = verdict_with(&TENET_3, false, !live.is_empty(), &[], evidence, vec![ttl]);
+    // Nothing here is evaluated beside the sub-rule enforced by construction.
+    if c.status == Status::Pass {
+        c.status = Status::EnforcedByConstruction;
+    }
+    c
 }
 
 const POLICY_REASONS: [&str; 9] = [
@@ -791,6 +870,7 @@ fn nhi1(f: &Facts<'_>) -> Control {
         "offboardings": {
             "completed": f.offboardings.iter().filter(|o| o.status == OffboardingStatus::Completed).count(),
             "failed": f.offboardings.iter().filter(|o| o.status == OffboardingStatus::Failed).count(),
+            "incomplete": f.offboardings.iter().filter(|o| o.status == OffboardingStatus::Incomplete).count(),
         },
         "offboarded_partners_holding_access": listed(&still_holding),
     });
@@ -988,6 +1068,7 @@ pub fn report(s: &Snapshot, found: &[Finding], partner: Option<&Partner>) -> Com
             Status::Pass => summary.pass += 1,
             Status::Fail => summary.fail += 1,
             Status::NotApplicable => summary.not_applicable += 1,
+            Status::EnforcedByConstruction => summary.enforced_by_construction += 1,
         }
     }
     ComplianceReport {
@@ -1201,16 +1282,75 @@ mod rules {
     }
 
     #[test]
-    fn self_approval_fails_separation_of_duties() {
+    fn self_approval_is_enforced_by_construction_and_still_fails_if_stored() {
         let mut s = verified();
-        assert_eq!(control(&run(&s, None), "PR.AA-05").status, Status::Pass);
+        let c = control(&run(&s, None), "PR.AA-05").clone();
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(c.by_construction.len(), 1);
+        assert_eq!(c.by_construction[0].status, Status::EnforcedByConstruction);
+        assert!(c.by_construction[0].enforced_by.contains("Grant::decide"));
+        // A record written around the domain (the database edited) is still caught.
         s.grants[0].requested_by = s.grants[0].approvals[0].approver.clone();
         let r = run(&s, None);
         let c = control(&r, "PR.AA-05");
         assert_eq!(c.status, Status::Fail);
+        assert_eq!(c.by_construction[0].status, Status::Fail);
+        assert_eq!(c.by_construction[0].violations, 1);
         assert_eq!(
             c.evidence["self_approved"][0]["grant"],
             s.grants[0].id.as_str()
         );
+    }
+
+    #[test]
+    fn the_token_ttl_limit_is_reported_as_enforced_by_construction_not_as_passed() {
+        let mut s = verified();
+        let r = run(&s, None);
+        // Tenet-3 evaluates nothing else: it never claims a pass it could not have failed.
+        let t3 = control(&r, "Tenet-3");
+        assert_eq!(t3.status, Status::EnforcedByConstruction);
+        assert_eq!(r.summary.enforced_by_construction, 1);
+        let aa3 = control(&r, "PR.AA-03");
+        assert_eq!(
+            aa3.status,
+            Status::Pass,
+            "the credential rules were evaluated"
+        );
+        assert_eq!(
+            aa3.by_construction[0].status,
+            Status::EnforcedByConstruction
+        );
+        let json = serde_json::to_value(t3).unwrap();
+        assert_eq!(json["status"], "enforced_by_construction");
+        assert_eq!(
+            json["by_construction"][0]["status"],
+            "enforced_by_construction"
+        );
+        // With no live grant there is nothing the rule applies to.
+        let mut none = s.clone();
+        none.grants.clear();
+        assert_eq!(
+            control(&run(&none, None), "Tenet-3").status,
+            Status::NotApplicable
+        );
+        // A grant stored with a longer TTL (written around the domain) fails both.
+        s.grants[0].token_ttl_seconds = 7200;
+        let r = run(&s, None);
+        for id in ["Tenet-3", "PR.AA-03"] {
+            let c = control(&r, id);
+            assert_eq!(c.status, Status::Fail, "{id}");
+            assert_eq!(c.by_construction[0].violations, 1, "{id}");
+        }
+    }
+
+    #[test]
+    fn the_dpop_part_of_pr_aa_04_says_it_is_reported_not_evaluated() {
+        let s = verified();
+        let r = run(&s, None);
+        let c = control(&r, "PR.AA-04");
+        assert!(c.rule.contains("Reported, not evaluated"), "{}", c.rule);
+        assert!(!c.rule.contains("DPoP is required per grant"), "{}", c.rule);
+        assert_eq!(c.evidence["dpop"]["evaluated"], false);
+        assert_eq!(c.evidence["dpop"]["grants_requiring"], 0);
     }
 }

@@ -511,7 +511,8 @@ pub fn transfer_without_basis(s: &Snapshot, now: Timestamp) -> Vec<Finding> {
 }
 
 /// `offboarding_failed`: the latest offboarding of a partner (records in creation order)
-/// reported `failed`, with the checks that failed.
+/// is not `completed` — `failed` (with the checks that failed) or `incomplete` (with what
+/// could not be probed); the evidence says which in `status`.
 pub fn offboarding_failed(records: &[Offboarding]) -> Vec<Finding> {
     let mut latest: BTreeMap<&str, &Offboarding> = BTreeMap::new();
     for r in records {
@@ -519,13 +520,14 @@ pub fn offboarding_failed(records: &[Offboarding]) -> Vec<Finding> {
     }
     latest
         .into_iter()
-        .filter(|(_, r)| r.status == OffboardingStatus::Failed)
+        .filter(|(_, r)| r.status != OffboardingStatus::Completed)
         .map(|(partner, r)| {
             let failed: Vec<_> = r.checks.iter().filter(|c| !c.passed).collect();
             Finding::new(
                 FindingKind::OffboardingFailed,
                 ("offboarding", r.id.as_str()),
-                json!({ "partner": partner, "failed_checks": failed,
+                json!({ "partner": partner, "status": r.status, "failed_checks": failed,
+                        "incomplete_reason": r.incomplete_reason,
                         "finished_at": r.finished_at }),
             )
             .about(Some(partner), None)
@@ -805,6 +807,7 @@ mod tests {
             id: OffboardingId::generate(7, [n; 10]),
             partner: charter_core::PartnerId::generate(2, [partner; 10]),
             status,
+            incomplete_reason: None,
             requested_by: pid(50),
             reason: name("left"),
             revoked_grants: Vec::new(),
@@ -834,7 +837,35 @@ mod tests {
             "gateway_denies"
         );
         assert_eq!(found[0].evidence["failed_checks"][0]["passed"], false);
+        assert_eq!(found[0].evidence["status"], "failed");
         assert!(offboarding_failed(&records[..2]).is_empty());
+    }
+
+    #[test]
+    fn an_incomplete_offboarding_is_a_finding_that_says_why() {
+        let mut record = Offboarding {
+            id: OffboardingId::generate(7, [9; 10]),
+            partner: charter_core::PartnerId::generate(2, [9; 10]),
+            status: OffboardingStatus::Incomplete,
+            incomplete_reason: Some("no live gateway is registered".into()),
+            requested_by: pid(50),
+            reason: name("left"),
+            revoked_grants: Vec::new(),
+            revoked_credentials: Vec::new(),
+            canaries: Vec::new(),
+            checks: Vec::new(),
+            started_at: now(),
+            finished_at: now(),
+        };
+        let found = offboarding_failed(std::slice::from_ref(&record));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence["status"], "incomplete");
+        assert_eq!(
+            found[0].evidence["incomplete_reason"],
+            "no live gateway is registered"
+        );
+        record.status = OffboardingStatus::Completed;
+        assert!(offboarding_failed(&[record]).is_empty());
     }
 
     #[test]

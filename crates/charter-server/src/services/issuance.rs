@@ -29,6 +29,8 @@ use crate::repo::Repo;
 pub const TOKEN_PATH: &str = "/oauth/token";
 /// The revocation endpoint's path under the issuer.
 pub const REVOKE_PATH: &str = "/oauth/revoke";
+/// The introspection endpoint's path under the issuer.
+pub const INTROSPECT_PATH: &str = "/oauth/introspect";
 /// How old a DPoP proof may be.
 pub const DPOP_MAX_AGE_SECONDS: i64 = 300;
 
@@ -72,6 +74,10 @@ impl ClientAuth {
         matches!(self, Self::Secret { basic: true, .. })
     }
 }
+
+/// `error_description` of the token endpoint's `invalid_client` answer for a revoked
+/// credential (refused before any secret is compared): what an offboarding probe looks for.
+pub const REVOKED_CLIENT: &str = "the client's credential is revoked";
 
 /// Why a client's authentication was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

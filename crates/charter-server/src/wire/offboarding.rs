@@ -8,15 +8,21 @@ use super::wire_enum;
 
 wire_enum!(
     #[serde(rename_all = "snake_case")]
-    OffboardingStatus = charter_core::offboarding::OffboardingStatus { Completed, Failed }
+    OffboardingStatus = charter_core::offboarding::OffboardingStatus {
+        Completed,
+        Failed,
+        Incomplete
+    }
 );
 
 /// One verification that access is gone.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Check {
-    /// `token_endpoint_refuses`, `introspection_inactive` or `gateway_denies`.
+    /// Before revocation: `introspection_accepts`, `gateway_accepts`; after it:
+    /// `token_endpoint_refuses`, `introspection_inactive`, `gateway_denies`; and
+    /// `canary_shown_accepted` (failed) for a canary never shown accepted.
     pub name: String,
-    /// The client id, canary or gateway checked.
+    /// `<node id> <endpoint URL> <client id or canary jti>`.
     pub target: String,
     pub passed: bool,
     #[schema(value_type = String, format = DateTime)]
@@ -36,11 +42,13 @@ impl From<&charter_core::offboarding::Check> for Check {
     }
 }
 
-/// A token minted before revocation to prove afterwards that it is refused.
+/// A token minted before revocation to prove afterwards that it is refused (only its grant,
+/// `jti` and grant epoch are shown; the token itself never leaves the server).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Canary {
     pub grant: String,
     pub jti: String,
+    pub epoch: u64,
 }
 
 impl From<&charter_core::offboarding::Canary> for Canary {
@@ -48,6 +56,7 @@ impl From<&charter_core::offboarding::Canary> for Canary {
         Self {
             grant: c.grant.clone(),
             jti: c.jti.clone(),
+            epoch: c.epoch,
         }
     }
 }
@@ -57,7 +66,11 @@ impl From<&charter_core::offboarding::Canary> for Canary {
 pub struct Offboarding {
     pub id: String,
     pub partner: String,
+    /// `completed` (every check passed and every enforcement point was probed), `failed`
+    /// (a check did not pass) or `incomplete` (something that must be probed was not).
     pub status: OffboardingStatus,
+    /// Why the offboarding is `incomplete`; `null` otherwise.
+    pub incomplete_reason: Option<String>,
     pub requested_by: String,
     pub reason: String,
     pub revoked_grants: Vec<String>,
@@ -76,6 +89,7 @@ impl From<&charter_core::offboarding::Offboarding> for Offboarding {
             id: o.id.to_string(),
             partner: o.partner.to_string(),
             status: o.status.into(),
+            incomplete_reason: o.incomplete_reason.clone(),
             requested_by: o.requested_by.to_string(),
             reason: o.reason.to_string(),
             revoked_grants: o.revoked_grants.clone(),

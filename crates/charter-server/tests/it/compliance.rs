@@ -114,9 +114,18 @@ both_backends! {
                 assert!(c[field].as_str().is_some_and(|s| !s.is_empty()), "{c}");
             }
             assert!(c["evidence"].is_object(), "{c}");
-            passes(&r, c["control"].as_str().unwrap());
+            assert!(c["by_construction"].is_array(), "{c}");
+            match c["control"].as_str().unwrap() {
+                // Its one rule cannot fail: it is never reported as a pass.
+                "Tenet-3" => assert_eq!(c["status"], "enforced_by_construction", "{c}"),
+                id => passes(&r, id),
+            }
         }
-        assert_eq!(r["summary"], json!({ "pass": 14, "fail": 0, "not_applicable": 0 }));
+        assert_eq!(r["summary"], json!({ "pass": 13, "fail": 0, "not_applicable": 0, "enforced_by_construction": 1 }));
+        let e = &control(&r, "PR.AA-05")["by_construction"][0];
+        assert_eq!(e["status"], "enforced_by_construction");
+        assert_eq!(e["violations"], 0);
+        assert_eq!(control(&r, "PR.AA-03")["by_construction"][0]["status"], "enforced_by_construction");
         let frameworks: Vec<_> = r["controls"].as_array().unwrap().iter().map(|c| c["framework"].as_str().unwrap()).collect();
         assert_eq!(frameworks.iter().filter(|f| **f == "NIST CSF 2.0").count(), 4);
         assert_eq!(frameworks.iter().filter(|f| **f == "NIST SP 800-207").count(), 4);
@@ -155,10 +164,11 @@ both_backends! {
         for id in ["PR.AA-01", "PR.AA-04", "Tenet-6", "Tenet-7", "NHI1"] {
             passes(&r, id);
         }
-        assert_eq!(r["summary"], json!({ "pass": 5, "fail": 0, "not_applicable": 9 }));
+        assert_eq!(r["summary"], json!({ "pass": 5, "fail": 0, "not_applicable": 9, "enforced_by_construction": 0 }));
         // The direct partner's report covers its grant and its call.
         let r = report(&app, &w.auditor.1, &format!("?partner={}", w.direct)).await;
-        assert_eq!(r["summary"]["pass"], 14);
+        assert_eq!(r["summary"]["pass"], 13);
+        assert_eq!(r["summary"]["enforced_by_construction"], 1);
         assert_eq!(control(&r, "Tenet-3")["evidence"]["access_decisions"]["allowed"], 1);
     }
 
@@ -177,9 +187,10 @@ both_backends! {
         fails_with(&r, "PR.AA-01", &["credential_stale"]);
         fails_with(&r, "PR.AA-03", &["credential_stale"]);
         fails_with(&r, "NHI7", &["credential_stale"]);
-        for id in ["PR.AA-04", "Tenet-3", "Tenet-4", "Tenet-6", "Tenet-7", "NHI1", "NHI2", "NHI3", "NHI9"] {
+        for id in ["PR.AA-04", "Tenet-4", "Tenet-6", "Tenet-7", "NHI1", "NHI2", "NHI3", "NHI9"] {
             passes(&r, id);
         }
+        assert_eq!(status(&r, "Tenet-3"), "enforced_by_construction");
         let e = &control(&r, "PR.AA-05")["evidence"];
         assert_eq!(e["finding_subjects"], json!([{ "kind": "grant_unused", "subject": { "type": "grant", "id": grant } }]));
         assert_eq!(control(&r, "NHI7")["evidence"]["finding_subjects"][0]["subject"]["id"], short["id"]);
@@ -204,7 +215,7 @@ both_backends! {
         }
         w.client(&app, &reseller_grant).await;
         let r = report(&app, &w.auditor.1, &format!("?partner={}", w.reseller)).await;
-        assert_eq!(r["summary"], json!({ "pass": 14, "fail": 0, "not_applicable": 0 }), "{r}");
+        assert_eq!(r["summary"], json!({ "pass": 13, "fail": 0, "not_applicable": 0, "enforced_by_construction": 1 }), "{r}");
         assert_eq!(control(&r, "PR.AA-05")["evidence"]["distinct_approvals"], 2);
         let r = report(&app, &w.auditor.1, &format!("?partner={}", w.direct)).await;
         fails_with(&r, "NHI3", &["transfer_without_basis"]);
@@ -212,15 +223,9 @@ both_backends! {
         assert_eq!(control(&r, "PR.AA-05")["evidence"]["grants_checked"], 1);
 
         // Offboarding the direct partner cannot be verified at a gateway that is gone.
-        let now = { use charter_core::Clock; app.clock.now() };
-        let gw = charter_gateway::registry::GatewayRecord {
-            id: "gw_gone".into(),
-            check_url: "http://127.0.0.1:9/v1/authz/check".into(),
-            environment: "production".into(),
-            started_at: now,
-            heartbeat_at: now,
-        };
-        app.state.repo.write(charter_store::Unit { ops: vec![charter_store::Op::Insert(charter_store::Versioned::new_doc(&gw, None))], audit: vec![] }).await.unwrap();
+        use charter_gateway::registry::NodeKind;
+        crate::offboarding::register(&app, NodeKind::Control, "cn_main", &app.base).await;
+        crate::offboarding::register(&app, NodeKind::Gateway, "gw_gone", "http://127.0.0.1:9").await;
         let (s, off) = app.post(&format!("/v1/partners/{}/offboard", w.direct), &w.steward.1, json!({ "reason": "contract terminated" })).await;
         assert_eq!(s, StatusCode::OK, "{off}");
         assert_eq!(off["status"], "failed", "{off}");
@@ -228,7 +233,7 @@ both_backends! {
         fails_with(&r, "NHI1", &["offboarding_failed"]);
         fails_with(&r, "PR.AA-05", &["offboarding_failed"]);
         let e = &control(&r, "NHI1")["evidence"];
-        assert_eq!(e["offboardings"], json!({ "completed": 0, "failed": 1 }));
+        assert_eq!(e["offboardings"], json!({ "completed": 0, "failed": 1, "incomplete": 0 }));
         assert_eq!(e["offboarded_partners_holding_access"], json!([]), "everything was revoked");
         // Its grant is revoked: nothing left unused, stale or crossing a border.
         for id in ["NHI3", "NHI5", "NHI7", "PR.AA-01", "PR.AA-03"] {

@@ -241,15 +241,9 @@ both_backends! {
         let w = wired_world(&app).await;
         let _grant = w.active_grant(&app).await;
         // A registered gateway that cannot be reached: removal there cannot be verified.
-        let now = app.clock.now();
-        let gw = charter_gateway::registry::GatewayRecord {
-            id: "gw_gone".into(),
-            check_url: "http://127.0.0.1:9/v1/authz/check".into(),
-            environment: "production".into(),
-            started_at: now,
-            heartbeat_at: now,
-        };
-        app.state.repo.write(charter_store::Unit { ops: vec![charter_store::Op::Insert(charter_store::Versioned::new_doc(&gw, None))], audit: vec![] }).await.unwrap();
+        use charter_gateway::registry::NodeKind;
+        crate::offboarding::register(&app, NodeKind::Control, "cn_main", &app.base).await;
+        crate::offboarding::register(&app, NodeKind::Gateway, "gw_gone", "http://127.0.0.1:9").await;
         let (s, rec) = app.post(&format!("/v1/partners/{}/offboard", w.direct), &w.steward.1, json!({ "reason": "contract terminated" })).await;
         assert_eq!(s, StatusCode::OK, "{rec}");
         assert_eq!(rec["status"], "failed", "{rec}");
@@ -258,6 +252,8 @@ both_backends! {
         assert_eq!(f["subject"]["type"], "offboarding");
         assert_eq!(f["evidence"]["partner"], w.direct.as_str());
         let failed = f["evidence"]["failed_checks"].as_array().unwrap();
-        assert!(!failed.is_empty() && failed.iter().all(|c| c["name"] == "gateway_denies"), "{f}");
+        assert_eq!(f["evidence"]["status"], "failed");
+        assert!(!failed.is_empty() && failed.iter().all(|c| c["name"].as_str().unwrap().starts_with("gateway_")), "{f}");
+        assert!(failed.iter().any(|c| c["name"] == "gateway_denies"), "{f}");
     }
 }

@@ -164,12 +164,14 @@ both_backends! {
     async fn expiry_epoch_and_partner_state(app: TestApp) {
         let s = app.setup(|_| {}).await;
         let path = "/orders/orders/42";
-        // A credential revocation bumps the epoch: the token dies.
+        // A credential revocation bumps the epoch: the token dies, saying why; the grant's
+        // other tokens die with the epoch.
         let c2 = s.w.client(&app, &s.grant).await;
         let t2 = app.token_for(&c2).await;
         let (st, _) = app.post(&format!("/v1/credentials/{}/revoke", c2.credential), &s.w.steward.1, json!({ "reason": "leak" })).await;
         assert_eq!(st, StatusCode::OK);
-        assert_eq!(app.deny_reason(path, Some(&t2)).await, (StatusCode::UNAUTHORIZED, "token_revoked".into()));
+        assert_eq!(app.deny_reason(path, Some(&t2)).await, (StatusCode::UNAUTHORIZED, "credential_revoked".into()));
+        assert_eq!(app.deny_reason(path, Some(&s.token)).await, (StatusCode::UNAUTHORIZED, "token_revoked".into()));
         let fresh = app.token_for(&s.client).await;
         assert_eq!(app.through(reqwest::Method::GET, path, Some(&fresh)).await.0, StatusCode::OK);
         // The partner stops being active.

@@ -63,7 +63,8 @@ pub enum PartnerCmd {
     },
 }
 
-/// Exit code of `partner offboard` when the offboarding is reported `failed`.
+/// Exit code of `partner offboard` when the offboarding is reported `failed` or
+/// `incomplete`.
 const OFFBOARDING_FAILED: u8 = 3;
 
 /// The summary of an offboarding, before its checks.
@@ -71,6 +72,7 @@ const OFFBOARDING: &[&str] = &[
     "id",
     "partner",
     "status",
+    "incomplete_reason",
     "reason",
     "requested_by",
     "revoked_grants",
@@ -176,9 +178,16 @@ pub async fn run(global: &GlobalArgs, cmd: PartnerCmd) -> anyhow::Result<ExitCod
             )
             .await?;
             if let Some(failed) = failed_checks(&reply) {
-                eprintln!(
-                    "offboarding FAILED: {failed} check(s) did not pass — access may remain; see the checks above"
-                );
+                match reply.get("incomplete_reason").and_then(Value::as_str) {
+                    Some(why)
+                        if reply.get("status").and_then(Value::as_str) == Some("incomplete") =>
+                    {
+                        eprintln!("offboarding INCOMPLETE: {why} — removal is not proven")
+                    }
+                    _ => eprintln!(
+                        "offboarding FAILED: {failed} check(s) did not pass — access may remain; see the checks above"
+                    ),
+                }
                 return Ok(ExitCode::from(OFFBOARDING_FAILED));
             }
         }
@@ -234,6 +243,7 @@ fn print_offboarding(record: &Value, names: &Names) {
         "id",
         "partner",
         "status",
+        "incomplete_reason",
         "reason",
         "requested_by",
         "started_at",
@@ -281,6 +291,12 @@ mod tests {
         let failed =
             json!({ "status": "failed", "checks": [check(true), check(false), check(false)] });
         assert_eq!(failed_checks(&failed), Some(2));
+        let incomplete = json!({ "status": "incomplete", "checks": [check(true)] });
+        assert_eq!(
+            failed_checks(&incomplete),
+            Some(0),
+            "incomplete is not success"
+        );
         assert_eq!(failed_checks(&json!({ "status": "running" })), Some(0));
         assert_eq!(failed_checks(&json!({})), Some(0));
     }

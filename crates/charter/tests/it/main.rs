@@ -12,6 +12,7 @@ mod credentials;
 mod demo;
 mod evidence;
 mod lifecycle;
+mod offboarding;
 mod readme;
 mod serve;
 mod trust;
