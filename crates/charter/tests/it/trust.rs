@@ -94,19 +94,32 @@ async fn a_bundle_re_signed_under_the_real_kid_passes_only_unauthenticated() {
         "{out:?}"
     );
 
-    // The removal deleted, re-signed by another Ed25519 key under the real kid.
+    // The removal deleted, re-signed by another Ed25519 key under the real kid: the bundle's
+    // sub-chains give that away even without pinned keys.
     let genuine: Value = serde_json::from_slice(&std::fs::read(&bundle_file).unwrap()).unwrap();
     let kid = genuine["keys"][0]["kid"].as_str().unwrap().to_owned();
-    let mut cut = genuine.clone();
-    cut["statements"]
+    let mut removed = genuine.clone();
+    removed["statements"]
         .as_array_mut()
         .unwrap()
         .retain(|s| s["kind"] != "removed");
     assert_ne!(
-        cut["statements"], genuine["statements"],
+        removed["statements"], genuine["statements"],
         "there was a removal"
     );
+    // What the sub-chains cannot catch is a change to what only people read: the removal's
+    // sentence rewritten to say the access was never removed.
+    let mut cut = genuine.clone();
+    for st in cut["statements"].as_array_mut().unwrap() {
+        if st["kind"] == "removed" {
+            st["text"] = Value::String("The access was never removed.".into());
+        }
+    }
     let rogue = Ed25519KeyPair::from_seed_unchecked(&[9; 32]).unwrap();
+    let removed_file = dir.join("removed.json");
+    std::fs::write(&removed_file, re_sign(removed, &rogue, &kid).to_string()).unwrap();
+    let out = verify(&removed_file, None);
+    assert_eq!(out.code, Some(2), "a removed event is caught: {out:?}");
     let forged_file = dir.join("forged.json");
     std::fs::write(&forged_file, re_sign(cut.clone(), &rogue, &kid).to_string()).unwrap();
     let out = verify(&forged_file, None).ok();
