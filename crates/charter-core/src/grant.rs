@@ -508,7 +508,10 @@ mod tests {
         assert_eq!(g.approvers, vec![pid(1), pid(2)]);
         // Owner 2 (say, an admin who also approves) replaces the owners after the request.
         p.owners = vec![pid(2), pid(3)];
-        p.owner_changes.push(crate::model::OwnersChange { by: pid(2), at: later });
+        p.owner_changes.push(crate::model::OwnersChange {
+            by: pid(2),
+            at: later,
+        });
         // The new owner was not an owner at request time; the changer changed the owner set.
         for who in [pid(3), pid(2)] {
             assert!(matches!(
