@@ -44,6 +44,16 @@ pub struct Partner {
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+    /// Who changed `owners`, and when (oldest first); an admin's act, audited.
+    pub owner_changes: Vec<OwnersChange>,
+}
+
+/// One change of a partner's owners.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OwnersChange {
+    pub by: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
 }
 
 impl From<&charter_core::Partner> for Partner {
@@ -57,6 +67,14 @@ impl From<&charter_core::Partner> for Partner {
             status: p.status.into(),
             created_at: p.created_at,
             updated_at: p.updated_at,
+            owner_changes: p
+                .owner_changes
+                .iter()
+                .map(|c| OwnersChange {
+                    by: c.by.to_string(),
+                    at: c.at,
+                })
+                .collect(),
         }
     }
 }
