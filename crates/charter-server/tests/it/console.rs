@@ -420,6 +420,8 @@ async fn offboarding_needs_the_typed_name_and_shows_its_verification() {
     run_test(Backend::Sqlite, |app| async move {
         let w = World::new(&app).await;
         w.active_grant(&app).await;
+        // The app's control plane and gateway registered: every enforcement point is probed.
+        crate::offboarding::register_app(&app).await;
         let mut steward = Browser::new(&app);
         steward.sign_in(&w.steward.1).await;
         let path = format!("/console/partners/{}", w.direct);
@@ -467,6 +469,12 @@ async fn offboarding_needs_the_typed_name_and_shows_its_verification() {
             .get(&format!("/v1/partners/{}", w.direct), ADMIN_TOKEN)
             .await;
         assert_eq!(record["status"], "offboarded");
+        assert!(
+            done.body
+                .contains("<span class=\"status completed\">completed</span>"),
+            "{}",
+            done.body
+        );
         assert!(
             done.body.contains("Offboarding <code>off_"),
             "{}",

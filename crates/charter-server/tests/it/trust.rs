@@ -189,9 +189,11 @@ both_backends! {
     // recomputed, the head row too): the chain alone still verifies, the guard does not.
     async fn a_consistent_rewrite_behind_the_verified_head_refuses_evidence(app: TestApp) {
         let (w, grant, seq) = revoked_grant(&app).await;
+        // The head the guard verifies before this bundle (the bundle's own `evidence.issue`
+        // record comes after it).
+        let head = app.audit_count().await;
         let (s, _) = app.get(&format!("/v1/grants/{grant}/evidence"), &w.auditor.1).await;
         assert_eq!(s, StatusCode::OK);
-        let head = app.audit_count().await;
         drop_append_only_guard(&app).await;
         rewrite_consistently_from(&app, seq).await;
         let (s, v) = app.get("/v1/audit/verify", &w.auditor.1).await;
