@@ -1341,15 +1341,15 @@ pub async fn audit(
                 ApiError::Unexpected(anyhow::anyhow!("audit record {}: {e}", row.seq))
             })?;
             let at = rec.at.parse::<Timestamp>().ok();
-            if let (Some(u), Some(at)) = (until, at) {
-                if at > u {
-                    continue;
-                }
+            if let (Some(u), Some(at)) = (until, at)
+                && at > u
+            {
+                continue;
             }
-            if let (Some(s), Some(at)) = (since, at) {
-                if at < s {
-                    break 'pages;
-                }
+            if let (Some(s), Some(at)) = (since, at)
+                && at < s
+            {
+                break 'pages;
             }
             if !partner.is_empty()
                 && !partner_targets.contains(rec.target.as_str())
