@@ -23,6 +23,8 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 FAILURES = []
 
@@ -145,8 +147,12 @@ class Browser:
         self.driver.get(self.base + path)
 
     def shot(self, name):
+        """Saves the whole page (the window grown to its height for the shot)."""
         self.n += 1
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(1366, max(900, min(int(height), 6000)))
         self.driver.save_screenshot(str(self.shots / f"{self.n:02d}-{name}.png"))
+        self.driver.set_window_size(1366, 900)
 
     def text(self):
         return self.driver.find_element(By.TAG_NAME, "body").text
@@ -160,10 +166,15 @@ class Browser:
         el.send_keys(value)
 
     def click(self, label, scope=None):
+        """Clicks a form's button and waits until the next page has replaced this one."""
         root = scope or self.driver
         for b in root.find_elements(By.TAG_NAME, "button"):
             if b.text == label:
+                page = self.driver.find_element(By.TAG_NAME, "html")
                 b.click()
+                WebDriverWait(self.driver, 15).until(ec.staleness_of(page))
+                WebDriverWait(self.driver, 15).until(
+                    lambda d: d.execute_script("return document.readyState") == "complete")
                 return
         raise AssertionError(f"no button {label!r} among {self.buttons()}")
 
@@ -231,7 +242,8 @@ def run(b, api, w, base):
     b.sign_in(w["alice"][1], "approver")
     b.shot("my-work-approver")
     check(w["pending"] in b.text(), "the pending grant waits on the approver")
-    d.find_element(By.LINK_TEXT, w["pending"]).click()
+    link = d.find_element(By.LINK_TEXT, w["pending"]).get_attribute("href")
+    d.get(link)
     b.shot("grant-pending")
     check(b.buttons() == ["Sign out", "Approve", "Reject"], f"approve/reject offered: {b.buttons()}")
     b.fill("justification", "Deliveries need order status")
