@@ -354,6 +354,7 @@ pub async fn home(State(state): State<Shared>, viewer: Viewer) -> ConsoleResult<
     let reads = Reads {
         usage: false,
         sources: false,
+        refusals: false,
         access_log: false,
     };
     let s = Snapshot::load(&state.repo, &state.settings, state.feed.fresh(), reads).await?;
@@ -790,6 +791,7 @@ async fn names_snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     let reads = Reads {
         usage: false,
         sources: false,
+        refusals: false,
         access_log: false,
     };
     Snapshot::load(&state.repo, &state.settings, state.feed.fresh(), reads).await

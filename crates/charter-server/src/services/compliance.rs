@@ -179,7 +179,7 @@ const PR_AA_03: Def = Def {
     framework: CSF,
     control: "PR.AA-03",
     title: "Users, services, and hardware are authenticated",
-    rule: "Every live grant authenticates its workload with client_secret or private_key_jwt credentials whose maximum age is at most the server policy and that are not past it (no credential_stale finding about a credential). The 3600 s token TTL limit is enforced by construction (see by_construction).",
+    rule: "Every live grant authenticates its workload with client_secret or private_key_jwt credentials whose maximum age is at most the server policy and that are not past it (no credential_stale finding about a credential), and no credential_guessing finding (no client id whose secret or assertion is being guessed at). The 3600 s token TTL limit is enforced by construction (see by_construction).",
 };
 const PR_AA_04: Def = Def {
     framework: CSF,
@@ -593,7 +593,10 @@ fn pr_aa_03(f: &Facts<'_>) -> Control {
         .collect();
     let kinds: Vec<String> = creds.iter().map(|c| text(&c.credential.kind)).collect();
     let found: Vec<&Finding> = f
-        .found(&[FindingKind::CredentialStale])
+        .found(&[
+            FindingKind::CredentialStale,
+            FindingKind::CredentialGuessing,
+        ])
         .into_iter()
         .filter(|x| x.subject.kind == "credential")
         .collect();
@@ -1107,6 +1110,7 @@ mod tests {
         // The kinds each control fails on, as stated in its rule.
         let rules = [
             PR_AA_01.rule,
+            PR_AA_03.rule,
             PR_AA_05.rule,
             NHI1.rule,
             NHI3.rule,

@@ -24,6 +24,11 @@ use super::snapshot::{Reads, Snapshot};
 pub const EXPIRING_DAYS: i64 = 7;
 /// A grant older than this with no allowed call in as long is `grant_unused`.
 pub const UNUSED_DAYS: i64 = 30;
+/// `credential_guessing` looks at this many hours of refused token requests.
+pub const GUESSING_WINDOW_HOURS: i64 = 1;
+/// A client id whose secret or assertion was refused this many times within the window is
+/// being guessed at (also when its failures were throttled at all).
+pub const GUESSING_FAILURES: u64 = 10;
 /// `credential_shared` looks at this many hours of access decisions.
 pub const SHARED_WINDOW_HOURS: i64 = 24;
 
@@ -42,6 +47,7 @@ pub enum FindingKind {
     EmergencyUnreviewed,
     TransferWithoutBasis,
     OffboardingFailed,
+    CredentialGuessing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
@@ -53,7 +59,7 @@ pub enum Severity {
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 10] = [
+    pub const ALL: [FindingKind; 11] = [
         Self::OwnerMissing,
         Self::GrantExpiring,
         Self::GrantUnused,
@@ -64,6 +70,7 @@ impl FindingKind {
         Self::EmergencyUnreviewed,
         Self::TransferWithoutBasis,
         Self::OffboardingFailed,
+        Self::CredentialGuessing,
     ];
 
     /// `(severity, OWASP NHI Top 10 2025, NIST CSF 2.0)`: fixed per kind.
@@ -80,6 +87,7 @@ impl FindingKind {
             Self::EmergencyUnreviewed => (Critical, "NHI5", "PR.AA-05"),
             Self::TransferWithoutBasis => (Critical, "NHI3", "PR.AA-05"),
             Self::OffboardingFailed => (Critical, "NHI1", "PR.AA-05"),
+            Self::CredentialGuessing => (High, "NHI2", "PR.AA-03"),
         }
     }
 }
@@ -155,6 +163,7 @@ pub fn reads(only: Option<FindingKind>) -> Reads {
     Reads {
         usage: wants(&[FindingKind::GrantUnused, FindingKind::ScopeUnused]),
         sources: wants(&[FindingKind::CredentialShared]),
+        refusals: wants(&[FindingKind::CredentialGuessing]),
         access_log: false,
     }
 }
@@ -192,6 +201,41 @@ pub fn visible_to(principal: &Principal, s: &Snapshot, mut items: Vec<Finding>) 
     items
 }
 
+/// `credential_guessing`: a partner's client id whose secret or assertion was refused at
+/// least [`GUESSING_FAILURES`] times in the last [`GUESSING_WINDOW_HOURS`] (or often enough
+/// to be throttled). Someone holds the client id and is trying credentials: the real client
+/// still gets its tokens (failures never lock it out), so this finding is how people learn.
+pub fn credential_guessing(s: &Snapshot) -> Vec<Finding> {
+    s.usage
+        .refusals
+        .iter()
+        .filter(|(_, r)| r.failures >= GUESSING_FAILURES || r.throttled)
+        .filter_map(|(client_id, r)| {
+            let credential = r.credential.as_deref()?;
+            let api = r
+                .grant
+                .as_deref()
+                .and_then(|g| s.grants.iter().find(|x| x.id.as_str() == g))
+                .map(|g| g.api.to_string());
+            Some(
+                Finding::new(
+                    FindingKind::CredentialGuessing,
+                    ("credential", credential),
+                    json!({
+                        "client_id": client_id,
+                        "failures": r.failures,
+                        "throttled": r.throttled,
+                        "sources": r.sources,
+                        "window_hours": GUESSING_WINDOW_HOURS,
+                        "grant": r.grant,
+                    }),
+                )
+                .about(r.partner.as_deref(), api.as_deref()),
+            )
+        })
+        .collect()
+}
+
 /// An active grant that has not reached its end.
 pub fn is_active(g: &Grant, now: Timestamp) -> bool {
     g.status == GrantStatus::Active && now < g.expires_at
@@ -226,6 +270,7 @@ pub fn findings(s: &Snapshot, now: Timestamp) -> Vec<Finding> {
     out.extend(emergency_unreviewed(s, now));
     out.extend(transfer_without_basis(s, now));
     out.extend(offboarding_failed(&s.offboardings));
+    out.extend(credential_guessing(s));
     out.sort_by(|a, b| (a.severity, a.kind, &a.subject).cmp(&(b.severity, b.kind, &b.subject)));
     out
 }
@@ -580,6 +625,7 @@ mod tests {
                 "emergency_unreviewed critical NHI5 PR.AA-05",
                 "transfer_without_basis critical NHI3 PR.AA-05",
                 "offboarding_failed critical NHI1 PR.AA-05",
+                "credential_guessing high NHI2 PR.AA-03",
             ]
         );
     }

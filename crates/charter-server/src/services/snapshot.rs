@@ -34,6 +34,8 @@ pub struct Reads {
     pub usage: bool,
     /// Source networks per client id over the `credential_shared` window.
     pub sources: bool,
+    /// Refused token requests per client id over the `credential_guessing` window.
+    pub refusals: bool,
     /// Access decisions and outcomes over the compliance window, and the chain's verdict.
     pub access_log: bool,
 }
@@ -42,6 +44,7 @@ impl Reads {
     pub const ALL: Self = Self {
         usage: true,
         sources: true,
+        refusals: true,
         access_log: true,
     };
 }
@@ -58,7 +61,27 @@ pub struct Usage {
     /// Per client id: where it called from over the last `SHARED_WINDOW_HOURS`.
     pub sources: BTreeMap<String, ClientSources>,
     pub sources_scan: Scan,
+    /// Per client id of a known credential: its refused authentications over the last
+    /// `GUESSING_WINDOW_HOURS`.
+    pub refusals: BTreeMap<String, Refusals>,
 }
+
+/// Refused client authentications of one known client id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refusals {
+    /// Wrong secrets, invalid or replayed assertions.
+    pub failures: u64,
+    /// Its failures went past the throttle at least once.
+    pub throttled: bool,
+    pub credential: Option<String>,
+    pub grant: Option<String>,
+    pub partner: Option<String>,
+    /// Source addresses the failures came from.
+    pub sources: BTreeSet<String>,
+}
+
+/// The refusal reasons that are someone trying credentials.
+const GUESSES: [&str; 3] = ["secret_mismatch", "assertion_invalid", "assertion_replayed"];
 
 /// One `access.decision` record, as the compliance rules need it.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +199,40 @@ impl Snapshot {
             let (sources, scan) = usage::sources_by_client(repo.store.as_ref(), since, now).await?;
             s.usage.sources = sources;
             s.usage.sources_scan = scan;
+        }
+        if reads.refusals {
+            let since = now - SignedDuration::from_hours(findings::GUESSING_WINDOW_HOURS);
+            let refusals = &mut s.usage.refusals;
+            usage::scan_action(
+                repo.store.as_ref(),
+                action::TOKEN_REFUSED,
+                None,
+                since,
+                now,
+                |_, r, _| {
+                    let text = |k: &str| r.details[k].as_str().map(str::to_owned);
+                    let (Some(client), Some(credential)) = (text("client_id"), text("credential"))
+                    else {
+                        return ControlFlow::Continue(());
+                    };
+                    let reason = r.reason.as_deref().unwrap_or("");
+                    let guess = GUESSES.contains(&reason);
+                    let throttled = reason == "rate_limited";
+                    if guess || throttled {
+                        let e = refusals.entry(client).or_default();
+                        e.failures += u64::from(guess);
+                        e.throttled |= throttled;
+                        e.credential = Some(credential);
+                        e.grant = text("grant");
+                        e.partner = text("partner");
+                        if let Some(src) = text("source") {
+                            e.sources.insert(src);
+                        }
+                    }
+                    ControlFlow::Continue(())
+                },
+            )
+            .await?;
         }
         if reads.access_log {
             s.access.read(repo).await?;

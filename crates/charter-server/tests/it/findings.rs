@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::harness::{ADMIN_TOKEN, TestApp, World};
 use crate::reviews::{gw_call, wired_world};
+use charter_server::services::findings::GUESSING_FAILURES;
 
 async fn findings(app: &TestApp, token: &str, kind: &str) -> Vec<Value> {
     let (s, v) = app.get(&format!("/v1/findings?kind={kind}"), token).await;
@@ -208,6 +209,45 @@ both_backends! {
         // Only the last 24 hours count.
         app.clock.advance(SignedDuration::from_hours(25));
         assert!(about(&app, "credential_shared", &client.credential).await.is_none());
+    }
+
+    async fn a_client_whose_secret_is_being_guessed(app: TestApp) {
+        let w = World::new(&app).await;
+        let grant = w.active_grant(&app).await;
+        let client = w.client(&app, &grant).await;
+        let form = [("grant_type", "client_credentials")];
+        let guess = |n: usize| {
+            let client_id = client.client_id.clone();
+            let app = &app;
+            async move {
+                for i in 0..n {
+                    let wrong = format!("not-the-secret-{i}");
+                    let (s, _, _) = app.token_request(&form, Some((&client_id, &wrong)), None).await;
+                    assert!(s == StatusCode::UNAUTHORIZED || s == StatusCode::TOO_MANY_REQUESTS, "{s}");
+                }
+            }
+        };
+        guess(GUESSING_FAILURES as usize - 1).await;
+        assert!(about(&app, "credential_guessing", &client.credential).await.is_none(), "below the bar");
+        guess(1).await;
+        let f = about(&app, "credential_guessing", &client.credential).await.unwrap();
+        assert_mapping(&f, "credential_guessing", "high", "NHI2", "PR.AA-03");
+        assert_eq!(f["subject"]["type"], "credential");
+        assert_eq!(f["evidence"]["client_id"], client.client_id.as_str());
+        assert_eq!(f["evidence"]["failures"], GUESSING_FAILURES);
+        assert_eq!(f["evidence"]["grant"], grant.as_str());
+        // The partner's owner sees it; the real client still gets its token.
+        assert_eq!(findings(&app, &w.alice.1, "credential_guessing").await.len(), 1);
+        let (s, body, _) = app.token_request(&form, Some((&client.client_id, &client.secret)), None).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        // Guessing at an id no credential has is no partner's finding.
+        for _ in 0..GUESSING_FAILURES {
+            app.token_request(&form, Some(("chc_nobody", "x")), None).await;
+        }
+        assert_eq!(findings(&app, ADMIN_TOKEN, "credential_guessing").await.len(), 1);
+        // Only the last hour counts.
+        app.clock.advance(SignedDuration::from_mins(61));
+        assert!(about(&app, "credential_guessing", &client.credential).await.is_none());
     }
 
     async fn break_glass_left_unreviewed(app: TestApp) {

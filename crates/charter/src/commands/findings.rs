@@ -17,7 +17,7 @@ const EVIDENCE_CHARS: usize = 60;
 /// The finding kinds of the contract (`GET /v1/findings?kind=`), as the server names them.
 /// Finding kinds are the server's (they are computed there, not in charter-core), so the
 /// CLI checks `--kind` against this fixed list and passes the name through.
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 11] = [
     "owner_missing",
     "grant_expiring",
     "grant_unused",
@@ -28,6 +28,7 @@ pub const KINDS: [&str; 10] = [
     "emergency_unreviewed",
     "transfer_without_basis",
     "offboarding_failed",
+    "credential_guessing",
 ];
 
 #[derive(Debug, Args)]
