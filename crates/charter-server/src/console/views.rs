@@ -369,11 +369,8 @@ pub async fn home(State(state): State<Shared>, viewer: Viewer) -> ConsoleResult<
             .iter()
             .filter(|g| g.status == GrantStatus::Pending && g.requested_by != me.id)
             .filter(|g| !g.approvals.iter().any(|a| a.approver == me.id))
-            .filter(|g| {
-                s.partners
-                    .iter()
-                    .any(|p| p.id == g.partner && p.owners.contains(&me.id))
-            })
+            // The grant's approvers: the partner's owners when it was requested.
+            .filter(|g| g.approvers.contains(&me.id))
             .map(|g| {
                 let note = format!(
                     "{} of {} approvals",
@@ -627,7 +624,6 @@ pub async fn grant(
     let g = visible_grant(&state, &viewer, &id).await?;
     let s = names_snapshot(&state).await?;
     let names = Names::of(&s);
-    let partner = s.partners.iter().find(|p| p.id == g.partner);
     let me = &viewer.principal;
     let now = state.now();
 
@@ -657,7 +653,6 @@ pub async fn grant(
     // `evidence.issue` — only when someone downloads it.
     let timeline = lifecycle_timeline(&state, g.id.as_str(), &names).await?;
 
-    let owner = partner.is_some_and(|p| p.owners.contains(&me.id));
     let steward = viewer.may(&[Role::Steward]);
     let page = GrantPage {
         nav: nav(&viewer, ""),
@@ -711,7 +706,7 @@ pub async fn grant(
         denials: usage.denials,
         timeline,
         can_decide: viewer.may(&[Role::Approver])
-            && owner
+            && g.approvers.contains(&me.id)
             && g.status == GrantStatus::Pending
             && g.requested_by != me.id
             && !g.approvals.iter().any(|a| a.approver == me.id),

@@ -182,6 +182,11 @@ impl Visibility {
         if self.all {
             return Ok(true);
         }
+        // An approver of the grant (an owner when it was requested) reads it, even after the
+        // partner's owners changed: it is theirs to decide.
+        if self.approver && grant.approvers.contains(&self.me) {
+            return Ok(true);
+        }
         if self.approver
             && let Some(doc) = repo
                 .store

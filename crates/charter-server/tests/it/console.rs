@@ -696,3 +696,33 @@ async fn a_steward_opens_break_glass_and_audit_search_finds_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_wait_on_the_owners_of_request_time_not_on_later_owners() {
+    run_test(Backend::Sqlite, |app| async move {
+        let w = World::new(&app).await;
+        let grant = w.pending_grant(&app).await;
+        // The admin hands the partner to bob after the request: the grant's approvers stay
+        // the owners it was requested under (alice), as the API rules.
+        let (s, p) = app
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/v1/partners/{}", w.direct),
+                Some(ADMIN_TOKEN),
+                Some(json!({ "owners": [w.bob.0] })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        let mut bob = Browser::new(&app);
+        let home = bob.sign_in(&w.bob.1).await;
+        assert!(!home.body.contains(&grant), "{}", home.body);
+        let page = bob.get(&format!("/console/grants/{grant}")).await;
+        assert_eq!(page.buttons(), ["Sign out"], "{}", page.body);
+        let mut alice = Browser::new(&app);
+        let home = alice.sign_in(&w.alice.1).await;
+        assert!(home.body.contains(&grant), "{}", home.body);
+        let page = alice.get(&format!("/console/grants/{grant}")).await;
+        assert_eq!(page.buttons(), ["Sign out", "Approve", "Reject"]);
+    })
+    .await;
+}

@@ -305,6 +305,10 @@ Call the orders API through the gateway as Acme's workload, with its demo client
       id, TARGET Acme's grant, REASON - for the allowed call and scope_not_granted for the
       denied one), and the access.outcome of the allowed call (the upstream's answer)
 
+Or open the console in a browser, {server}/console, and sign in with a token above: bob
+(an approver) finds Globex's grant waiting for his approval, partner-office (the steward)
+can suspend, revoke or offboard, audit-team reads findings, the audit log and compliance.
+
 Press Ctrl-C to stop.
 ",
         data = data_dir.display(),
