@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -100,6 +100,8 @@ pub struct Viewer {
     pub principal: Principal,
     pub session: Session,
     pub console: Arc<Console>,
+    /// The session cookie's value (what sign-out ends).
+    cookie: String,
 }
 
 impl Viewer {
@@ -164,7 +166,30 @@ impl FromRequestParts<Shared> for Viewer {
             principal,
             session,
             console,
+            cookie: cookie.to_owned(),
         })
+    }
+}
+
+/// A form posted by a signed-in person, its CSRF token checked: the one way a console
+/// action reads its input.
+pub struct Posted {
+    pub viewer: Viewer,
+    pub form: Form,
+}
+
+impl FromRequest<Shared> for Posted {
+    type Rejection = ConsoleError;
+
+    async fn from_request(req: Request, state: &Shared) -> Result<Self, ConsoleError> {
+        let (mut parts, body) = req.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let body = axum::body::to_bytes(body, crate::MAX_BODY)
+            .await
+            .map_err(|_| ApiError::TooLarge)?;
+        let form = Form::parse(&parts.headers, &body)?;
+        viewer.check_csrf(&form)?;
+        Ok(Self { viewer, form })
     }
 }
 
@@ -339,15 +364,9 @@ async fn audit_session(state: &AppState, principal: &Principal, act: &str) -> Re
 /// `POST /console/sign-out`.
 async fn sign_out(
     State(state): State<Shared>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { viewer, .. }: Posted,
 ) -> ConsoleResult<Response> {
-    let form = Form::parse(&headers, &body)?;
-    viewer.check_csrf(&form)?;
-    if let Some(cookie) = cookies(&headers).and_then(|c| cookie_value(c, COOKIE)) {
-        viewer.console.sessions.end(cookie);
-    }
+    viewer.console.sessions.end(&viewer.cookie);
     audit_session(&state, &viewer.principal, action::CONSOLE_SIGN_OUT).await?;
     let mut resp = see_other("/console/sign-in");
     set_header_cookie(
@@ -360,13 +379,9 @@ async fn sign_out(
 /// `POST /console/grants/{id}/{approve|reject|suspend|resume|revoke}`.
 async fn grant_action(
     State(state): State<Shared>,
-    viewer: Viewer,
     Path((id, verb)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> ConsoleResult<Response> {
-    let form = Form::parse(&headers, &body)?;
-    viewer.check_csrf(&form)?;
     let me = &viewer.principal.id;
     let done = match verb.as_str() {
         "approve" | "reject" => {
@@ -414,13 +429,9 @@ async fn grant_action(
 /// typed).
 async fn offboard(
     State(state): State<Shared>,
-    viewer: Viewer,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> ConsoleResult<Response> {
-    let form = Form::parse(&headers, &body)?;
-    viewer.check_csrf(&form)?;
     viewer.require(&[Role::Steward])?;
     let partner = state.repo.load::<Partner>(&id, "partner").await?.value;
     if form.one("confirm").map(str::trim) != Some(partner.name.as_str()) {
@@ -452,13 +463,9 @@ async fn offboard(
 /// incident (`api`, `scope`…, `incident`, `hours` ≤ 4).
 async fn breakglass(
     State(state): State<Shared>,
-    viewer: Viewer,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> ConsoleResult<Response> {
-    let form = Form::parse(&headers, &body)?;
-    viewer.check_csrf(&form)?;
     viewer.require(&[Role::Steward])?;
     let req = views::breakglass_request(&state, &id, &form).await?;
     let grant = grants::request(&state.repo, &viewer.principal.id, req).await?;
@@ -472,13 +479,9 @@ async fn breakglass(
 /// `justification` and, for reduce, the `scope`s to keep.
 async fn attest(
     State(state): State<Shared>,
-    viewer: Viewer,
     Path((id, item)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> ConsoleResult<Response> {
-    let form = Form::parse(&headers, &body)?;
-    viewer.check_csrf(&form)?;
     viewer.require(&[Role::Approver])?;
     let input = views::attestation(&form, viewer.principal.id.clone())?;
     crate::services::reviews::attest(&state.repo, &id, &item, input).await?;
