@@ -82,6 +82,11 @@ pub enum BundleError {
     /// The bundle disagrees with one of the auditor's checkpoints (its seq).
     #[error("checkpoint {seq}: {reason}")]
     Checkpoint { seq: u64, reason: String },
+    /// `--checkpoint` gave no checkpoint within the bundle's span: nothing to hold it to.
+    #[error(
+        "checkpoints: none of the {given} given lies within the bundle's span (records {first}..{head}): nothing to hold the bundle to; use checkpoints made after the subject's first record"
+    )]
+    NoCheckpointInSpan { first: u64, head: u64, given: usize },
     /// The bundle does not extend an earlier bundle of its subject.
     #[error("previous bundle: {0}")]
     Previous(String),
@@ -1088,6 +1093,15 @@ pub fn check_checkpoints(
             ));
         }
         agreed.push(cp.seq);
+    }
+    // A check with nothing to check is not a pass: the auditor asked to hold the bundle to
+    // checkpoints, and none of them reaches its span.
+    if agreed.is_empty() {
+        return Err(BundleError::NoCheckpointInSpan {
+            first,
+            head: summary.head.seq,
+            given: checkpoints.len(),
+        });
     }
     Ok(CheckpointAgreement { agreed, outside })
 }

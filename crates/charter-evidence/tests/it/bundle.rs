@@ -1232,6 +1232,20 @@ fn a_bundle_agrees_with_the_auditors_checkpoints_or_names_the_one_it_does_not() 
     let cps = [checkpoint_at(&log, 1), checkpoint_at(&log, 9)];
     let agreed = bundle::check_checkpoints(&b, &summary, &cps).unwrap();
     assert_eq!((agreed.agreed.as_slice(), agreed.outside), (&[9][..], 1));
+    // Checkpoints that all lie outside the bundle's span check nothing: refused, not passed.
+    let none_in_span = bundle::check_checkpoints(&b, &summary, &cps[..1])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        none_in_span.starts_with("checkpoints: none of the 1 given lies within the bundle's span"),
+        "{none_in_span}"
+    );
+    assert!(
+        bundle::check_checkpoints(&b, &summary, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("nothing to hold the bundle to")
+    );
 
     // The server's database was rewritten after checkpoint 9: it holds another hash there.
     let mut rewritten = b.clone();
